@@ -1,0 +1,66 @@
+"""Audit one period: the single code path the CLI, the notebook and the tests share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from slapolicy.clauses import registry
+from slapolicy.engine import AuditContext, Engine
+from slapolicy.evaluate import evaluate_clause
+from slapolicy.periods import Period
+from slapolicy.policy.loader import PolicyDocument, load_policy
+from slapolicy.results import AuditResult, Breach, ClauseResult
+from slapolicy.sources import DataSource
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """What to audit: the parameters of ``notebooks/audit.ipynb``."""
+
+    policy: Path
+    period: str
+    data: Path
+    data_zone: str | None = None
+    as_of: datetime | None = None
+
+
+def audit_period(request: AuditRequest) -> AuditResult:
+    """Evaluate every enabled clause of the policy for the period."""
+    doc = load_policy(request.policy)
+    return audit_document(doc, request)
+
+
+def audit_document(doc: PolicyDocument, request: AuditRequest) -> AuditResult:
+    period = Period.parse(request.period, doc.policy.periods.unit)
+    source = DataSource.from_arg(request.data, request.data_zone)
+    engine = Engine.from_source(source)
+    ctx = AuditContext.build(doc, period, engine, as_of=request.as_of)
+    clauses: list[ClauseResult] = []
+    breaches: list[Breach] = []
+    for clause in doc.policy.clauses:
+        if not clause.enabled:
+            continue
+        result, found = evaluate_clause(ctx, clause, registry.get(clause.kind),
+                                        doc.params_for(clause.id))
+        clauses.append(result)
+        breaches.extend(found)
+    start, end = ctx.bounds
+    return AuditResult(
+        policy_id=doc.id,
+        policy_version=doc.version,
+        policy_hash=doc.content_hash,
+        period=period.label,
+        period_start=start.isoformat() + "Z",
+        period_end=end.isoformat() + "Z",
+        as_of=ctx.as_of.isoformat() + "Z",
+        data={"kind": source.kind, "declared_zone": source.declared_zone},
+        clauses=clauses,
+        breaches=sorted(breaches, key=Breach.sort_key),
+    )
+
+
+def audit_folder(root: Path, policy_id: str, period: str) -> Path:
+    """Where a period's audit lives: ``<root>/<policy id>/<period>/``."""
+    return root / policy_id / period

@@ -1,0 +1,75 @@
+"""Clause kinds by name: built-ins, entry points and modules under ``policies/``."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterator
+
+from slapolicy.clauses.base import ClauseKind
+from slapolicy.errors import UnknownClauseKindError
+
+ENTRY_POINT_GROUP = "slapolicy.clauses"
+_BUILTINS = {
+    "speed_to_lead": "slapolicy.clauses.speed_to_lead:SpeedToLead",
+}
+
+
+class ClauseRegistry:
+    """Maps a kind name to its ``ClauseKind``; loads plug-ins on first use, not at import."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, ClauseKind] = {}
+        self._loaded = False
+
+    def register(self, kind: type[ClauseKind] | ClauseKind, *, force: bool = False) -> None:
+        instance = kind() if isinstance(kind, type) else kind
+        if instance.name in self._kinds and not force:
+            existing = type(self._kinds[instance.name])
+            if existing is not type(instance):
+                raise ValueError(
+                    f"clause kind {instance.name!r} is already registered by "
+                    f"{existing.__module__}.{existing.__qualname__}; pass force=True to replace it"
+                )
+        self._kinds[instance.name] = instance
+
+    def get(self, name: str) -> ClauseKind:
+        self._load()
+        try:
+            return self._kinds[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._kinds), n=1)
+            raise UnknownClauseKindError(
+                f"unknown clause kind {name!r}",
+                hint=(f"did you mean {close[0]!r}? " if close else "")
+                + f"known kinds: {', '.join(sorted(self._kinds))}",
+            ) from None
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._kinds)
+
+    def __iter__(self) -> Iterator[ClauseKind]:
+        self._load()
+        return iter(self._kinds[n] for n in sorted(self._kinds))
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for target in _BUILTINS.values():
+            module, attr = target.split(":")
+            self.register(getattr(importlib.import_module(module), attr))
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            self.register(ep.load())
+
+
+registry = ClauseRegistry()
+
+
+def register_clause(kind: type[ClauseKind]) -> type[ClauseKind]:
+    """Class decorator for plug-in kinds: ``@register_clause class MyKind(ClauseKind): ...``."""
+    registry.register(kind)
+    return kind

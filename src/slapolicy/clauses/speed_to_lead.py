@@ -1,0 +1,119 @@
+"""Speed to lead: sales follows up every lead that asked for it within N business hours.
+
+The clock starts when marketing automation notifies the rep (``leads.notified_at``)
+and stops at the first sales touch (call, email, video or meeting). Leads
+notified after hours are due within the first hour of the next business day,
+which the business clock gives without a special case. Webinar and early-stage
+leads, and leads that did not ask for follow-up, are out of scope.
+
+A lead with no touch yet is a breach once its business time to ``as_of`` is
+over the threshold, and pending (not counted) before that.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
+
+import ibis
+from pydantic import Field
+
+from slapolicy.clauses.base import ClauseKind, Facts, Params
+from slapolicy.clock import business_seconds_between
+from slapolicy.policy.units import Duration
+
+if TYPE_CHECKING:
+    from slapolicy.engine import AuditContext
+    from slapolicy.policy.model import Clause, Policy
+
+
+class SpeedToLeadParams(Params):
+    within: Duration = Field(default=timedelta(hours=1))
+    clock: Literal["business", "calendar"] = "business"
+    calendar: str = Field("rep", description="`rep` (the rep's region calendar) or a calendar id")
+    by_source: dict[str, Duration] = Field(default_factory=dict,
+                                           description="per-source thresholds")
+    requires_followup_request: bool = True
+    exclude_sources: list[str] = Field(default_factory=lambda: ["webinar"])
+    exclude_journey_stages: list[str] = Field(default_factory=lambda: ["awareness"])
+    touch_kinds: list[str] = Field(default_factory=lambda: ["call", "email", "video", "meeting"])
+
+
+class SpeedToLead(ClauseKind):
+    name = "speed_to_lead"
+    Params = SpeedToLeadParams
+    subject_type = "lead"
+    description = "First sales touch within N business hours of the rep's notification."
+
+    def check_policy(self, policy: Policy, clause: Clause, params: object) -> list[str]:
+        assert isinstance(params, SpeedToLeadParams)
+        if params.calendar != "rep" and params.calendar not in policy.calendars:
+            return [f"calendar {params.calendar!r} is not `rep` or one of {sorted(policy.calendars)}"]
+        return []
+
+    def facts(self, ctx: AuditContext, clause: Clause, params: object) -> Facts:
+        assert isinstance(params, SpeedToLeadParams)
+        start, end = ctx.bounds
+        leads = ctx.table("leads")
+        scope = leads.notified_at.notnull() & (leads.notified_at >= start) & (
+            leads.notified_at < end)
+        if params.requires_followup_request:
+            scope &= leads.followup_requested
+        if params.exclude_sources:
+            scope &= ~leads.source.isin(params.exclude_sources)
+        if params.exclude_journey_stages:
+            scope &= ~leads.journey_stage.isin(params.exclude_journey_stages)
+        leads = leads.filter(scope)
+
+        acts = ctx.table("activities")
+        acts = acts.filter(acts.kind.isin(params.touch_kinds))
+        first = (
+            leads.select("lead_id", "notified_at")
+            .inner_join(acts, "lead_id")
+            .filter(lambda t: t.occurred_at >= t.notified_at)
+            .group_by("lead_id")
+            .agg(first_touch_at=lambda t: t.occurred_at.min())
+        )
+        t = leads.left_join(first, "lead_id").select(
+            subject_id=leads.lead_id,
+            rep_id=leads.owner_id,
+            source=leads.source,
+            notified_at=leads.notified_at,
+            first_touch_at=first.first_touch_at,
+        )
+        as_of = ibis.literal(ctx.as_of, type="timestamp")
+        t = t.mutate(touched=t.first_touch_at.notnull(),
+                     stop_at=t.first_touch_at.coalesce(as_of))
+
+        if params.calendar == "rep":
+            cals = ctx.person_calendars
+            t = t.left_join(cals, t.rep_id == cals.person_id).drop("person_id")
+            t = t.mutate(calendar_id=t.calendar_id.coalesce(ctx.doc.policy.default_calendar))
+        else:
+            t = t.mutate(calendar_id=ibis.literal(params.calendar))
+
+        if params.clock == "business":
+            t = business_seconds_between(t, "notified_at", "stop_at", "calendar_id",
+                                         ctx.segments, "elapsed_s")
+        else:
+            t = t.mutate(elapsed_s=(t.stop_at.epoch_seconds()
+                                    - t.notified_at.epoch_seconds()).cast("float64"))
+
+        default = params.within.total_seconds() / 3600
+        threshold = ibis.literal(default)
+        if params.by_source:
+            threshold = ibis.cases(
+                *[(t.source == s, d.total_seconds() / 3600)
+                  for s, d in sorted(params.by_source.items())],
+                else_=default,
+            )
+        t = t.mutate(observed=t.elapsed_s / 3600.0, threshold=threshold)
+        # Untouched leads still inside their window are not yet due: pending, not compliant.
+        due = t.touched | (t.observed > t.threshold)
+        pending = int(t.filter(~due).count().execute())
+        t = t.filter(due).select(
+            "subject_id", "rep_id", "observed", "threshold", "source", "calendar_id",
+            "notified_at", "first_touch_at", "touched",
+        )
+        unit = "business hours" if params.clock == "business" else "hours"
+        return Facts(table=t, direction="at_most", unit=unit, pending=pending)

@@ -1,0 +1,124 @@
+"""The ``slapolicy`` command. Only this module maps errors to exit codes.
+
+Exit codes: 0 clean (every clause passes or warns); 1 the audit found failing
+clauses; 2 a policy, data or usage error to fix; 3 the audit run itself failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from slapolicy.errors import AuditRunError, SlapolicyError
+
+EXIT_CLEAN, EXIT_BREACHES, EXIT_USER, EXIT_RUN = 0, 1, 2, 3
+_USER_ERRORS = {"PolicyError", "UnknownClauseKindError", "DataSourceError", "ContractViolation",
+                "CalendarError", "PeriodError", "StaleSuiteError"}
+
+
+def _fail(err: SlapolicyError) -> None:
+    click.echo(f"error: {err}", err=True)
+    if isinstance(err, AuditRunError) and err.ename in _USER_ERRORS:
+        sys.exit(EXIT_USER)
+    sys.exit(err.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="slapolicy")
+def main() -> None:
+    """The marketing-sales SLA as code: audit periods, render and sign them off."""
+
+
+@main.command()
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
+              help="Policy YAML, e.g. policies/company-a.yaml.")
+@click.option("--period", required=True, help="Period label: 2026-10, 2026-Q4 or 2026-W05.")
+@click.option("--data", type=click.Path(path_type=Path), required=True,
+              help="Folder of <table>.csv/.parquet files, or a DuckDB file.")
+@click.option("--data-zone", default=None, help="IANA zone of naive timestamps in the data.")
+@click.option("--as-of", default=None, help="ISO instant (UTC) the data is complete to.")
+@click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
+              show_default=True, help="Root folder of audits.")
+@click.option("--notebook", type=click.Path(path_type=Path),
+              default=Path("notebooks/audit.ipynb"), show_default=True)
+def audit(policy_path: Path, period: str, data: Path, data_zone: str | None,
+          as_of: str | None, audits: Path, notebook: Path) -> None:
+    """Audit one period: run the notebook, write audits/<policy>/<period>/."""
+    try:
+        code = _audit_one(policy_path, period, data, data_zone, as_of, audits, notebook)
+    except SlapolicyError as e:
+        _fail(e)
+    sys.exit(code)
+
+
+def _audit_one(policy_path: Path, period: str, data: Path, data_zone: str | None,
+               as_of: str | None, audits: Path, notebook: Path) -> int:
+    from slapolicy.audit import AuditRequest, audit_folder
+    from slapolicy.notebook import execute_audit
+    from slapolicy.periods import Period
+    from slapolicy.policy import load_policy
+    from slapolicy.results import load_results
+    from slapolicy.sources import DataSource
+
+    doc = load_policy(policy_path)  # fail fast, before a kernel starts
+    label = Period.parse(period, doc.policy.periods.unit).label
+    DataSource.from_arg(data, data_zone)
+    when = None
+    if as_of:
+        try:
+            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{as_of!r} is not an ISO instant",
+                                     param_hint="--as-of") from None
+        if when.tzinfo is not None:
+            from datetime import UTC
+            when = when.astimezone(UTC).replace(tzinfo=None)
+    request = AuditRequest(policy=policy_path, period=label, data=data, data_zone=data_zone,
+                           as_of=when)
+    out = execute_audit(request, audit_folder(audits, doc.id, label), notebook)
+    summary = load_results(out.results)["summary"]
+    click.echo(f"{doc.id} {label}: {summary['status']} - "
+               f"{summary['breaches']} open breach(es) - {out.html}")
+    return EXIT_BREACHES if summary["status"] in ("fail", "error") else EXIT_CLEAN
+
+
+@main.command()
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path),
+              default=Path("policies/company-a.yaml"), show_default=True)
+@click.option("--data", type=click.Path(path_type=Path), default=Path("data/demo.duckdb"),
+              show_default=True, help="Where to write the demo DuckDB file.")
+@click.option("--start", default="2020-01", show_default=True)
+@click.option("--months", default=6, show_default=True, type=click.IntRange(1, 36))
+@click.option("--leads-per-month", default=3000, show_default=True, type=click.IntRange(10))
+@click.option("--seed", default=20200101, show_default=True)
+@click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
+              show_default=True)
+@click.option("--notebook", type=click.Path(path_type=Path),
+              default=Path("notebooks/audit.ipynb"), show_default=True)
+def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month: int,
+         seed: int, audits: Path, notebook: Path) -> None:
+    """Generate Company A demo data into DuckDB and audit every demo month."""
+    from slapolicy import demo as demo_data
+    from slapolicy.periods import Period
+
+    try:
+        first = Period.parse(start, "month")
+        config = demo_data.DemoConfig(start=first.label, months=months,
+                                      leads_per_month=leads_per_month, seed=seed)
+        data.parent.mkdir(parents=True, exist_ok=True)
+        demo_data.write_duckdb(demo_data.generate(config), data)
+        click.echo(f"demo data: {data} ({months} months from {first.label}, seed {seed})")
+        period = first
+        for _ in range(months):
+            _audit_one(policy_path, period.label, data, None, None, audits, notebook)
+            period = period.next()
+    except SlapolicyError as e:
+        _fail(e)
+    click.echo(f"audits: {audits.resolve()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

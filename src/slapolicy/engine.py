@@ -1,0 +1,176 @@
+"""The query engine an audit runs on, holding the contract tables.
+
+Clause code only sees Ibis expressions (``Engine.table``), so the same code runs
+on DuckDB (the embedded default) and on any backend Ibis targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from slapolicy.clock import BusinessCalendar, segments_frame
+from slapolicy.contract import TABLES, schemas
+from slapolicy.errors import ContractViolation, DataSourceError
+from slapolicy.sources import DataSource, load_into
+
+if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
+
+    from slapolicy.periods import Period
+    from slapolicy.policy.loader import PolicyDocument
+
+_SHOW_FAILURES = 10
+
+
+class Engine:
+    """An Ibis backend with one table per contract table."""
+
+    def __init__(self, backend: ibis.BaseBackend, source: DataSource | None = None) -> None:
+        self.backend = backend
+        self.source = source
+
+    @classmethod
+    def from_source(cls, source: DataSource) -> Engine:
+        import ibis
+
+        backend = ibis.duckdb.connect()
+        load_into(backend.con, source)
+        engine = cls(backend, source)
+        engine.validate_contract()
+        return engine
+
+    def table(self, name: str) -> ir.Table:
+        return self.backend.table(name)
+
+    def register(self, name: str, frame: Any) -> ir.Table:
+        """Put a small pandas/arrow frame into the engine (calendars, parameters)."""
+        return self.backend.create_table(name, frame, temp=True, overwrite=True)
+
+    def validate_contract(self) -> None:
+        """Enforce the data contract in the engine: types, values, keys and references."""
+        import pandera.ibis as pa
+
+        where = str(self.source.location) if self.source else None
+        for name, schema in schemas().items():
+            try:
+                schema.validate(self.table(name), lazy=True)  # type: ignore[attr-defined]
+            except pa.errors.SchemaErrors as e:
+                cases = e.failure_cases
+                lines = [
+                    f"{r['column']}: {r['check']} failed for {r['failure_case']!r}"
+                    for r in cases.head(_SHOW_FAILURES).to_dict("records")
+                ]
+                raise ContractViolation(
+                    f"{len(cases)} value(s) break the data contract:\n    " + "\n    ".join(lines),
+                    source=where, table=name, failures=cases.astype(str).to_dict("records"),
+                    hint="correct the data at its source; docs/data-contract.md gives the rules",
+                ) from e
+        for spec in TABLES.values():
+            t = self.table(spec.name)
+            if len(spec.key) > 1:
+                dupes = t.group_by(list(spec.key)).agg(n=t.count()).filter(lambda x: x.n > 1)
+                n = dupes.count().execute()
+                if n:
+                    raise ContractViolation(
+                        f"{n} key(s) ({', '.join(spec.key)}) occur more than once",
+                        source=where, table=spec.name,
+                        hint="remove duplicate rows; each key must be unique",
+                    )
+            for col, other, other_col in spec.references:
+                ref = self.table(other)
+                orphans = t.filter(t[col].notnull()).anti_join(ref, t[col] == ref[other_col])
+                sample = orphans.select(col).distinct().order_by(col).limit(5).execute()[col]
+                if len(sample):
+                    raise ContractViolation(
+                        f"{col} values not found in {other}.{other_col}: "
+                        f"{', '.join(map(str, sample))}",
+                        source=where, table=spec.name, column=col,
+                        hint=f"add the missing rows to {other}, or correct {col}",
+                    )
+
+    def timestamp_bounds(self) -> tuple[datetime, datetime] | None:
+        """Earliest and latest instant in any timestamp column of the data."""
+        lows, highs = [], []
+        for spec in TABLES.values():
+            t = self.table(spec.name)
+            for c in spec.columns:
+                if c.type == "timestamp":
+                    lo, hi = t.aggregate(lo=t[c.name].min(), hi=t[c.name].max()).execute().iloc[0]
+                    if lo is not None and lo == lo:
+                        lows.append(lo.to_pydatetime())
+                        highs.append(hi.to_pydatetime())
+        return (min(lows), max(highs)) if lows else None
+
+
+@dataclass
+class AuditContext:
+    """Everything a clause needs to evaluate one period."""
+
+    doc: PolicyDocument
+    period: Period
+    engine: Engine
+    as_of: datetime
+    calendars: dict[str, BusinessCalendar] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, doc: PolicyDocument, period: Period, engine: Engine,
+              as_of: datetime | None = None) -> AuditContext:
+        calendars = {k: BusinessCalendar.from_spec(k, v) for k, v in doc.policy.calendars.items()}
+        if as_of is None:
+            bounds = engine.timestamp_bounds()
+            if bounds is None:
+                raise DataSourceError("the data holds no timestamps at all",
+                                      hint="load the period's leads and activities")
+            as_of = bounds[1]
+        return cls(doc=doc, period=period, engine=engine, as_of=as_of, calendars=calendars)
+
+    @property
+    def policy_zone(self) -> str:
+        return self.doc.policy.calendars[self.doc.policy.default_calendar].time_zone
+
+    @cached_property
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The period as naive UTC instants ``[start, end)``, in the policy's default zone."""
+        return self.period.bounds_utc(self.policy_zone)
+
+    def table(self, name: str) -> ir.Table:
+        return self.engine.table(name)
+
+    @cached_property
+    def segments(self) -> ir.Table:
+        """Business-clock segments covering every instant in the data and the period."""
+        bounds = self.engine.timestamp_bounds()
+        lo = min(self.bounds[0], bounds[0] if bounds else self.bounds[0], self.as_of)
+        hi = max(self.bounds[1], bounds[1] if bounds else self.bounds[1], self.as_of)
+        frame = segments_frame(
+            list(self.calendars.values()),
+            lo.date() - timedelta(days=1),
+            hi.date() + timedelta(days=1),
+        )
+        return self.engine.register("_business_segments", frame)
+
+    @cached_property
+    def person_calendars(self) -> ir.Table:
+        """person_id -> calendar_id, from people.region and the policy's calendars."""
+        import ibis
+
+        region_to_cal = {r: k for k, cal in self.doc.policy.calendars.items() for r in cal.regions}
+        people = self.table("people")
+        regions = sorted(people.select("region").distinct().execute()["region"])
+        unknown = [r for r in regions if r not in region_to_cal]
+        if unknown:
+            raise DataSourceError(
+                f"people.region value(s) {', '.join(map(repr, unknown))} belong to no calendar",
+                table="people", column="region",
+                hint="list each region under one calendar's `regions:` in the policy",
+            )
+        mapping = ibis.cases(*[(people.region == r, c) for r, c in sorted(region_to_cal.items())
+                               if r in regions], else_=ibis.null("string"))
+        return people.select(person_id=people.person_id, calendar_id=mapping)
+
+    def day(self) -> date:
+        return self.period.end - timedelta(days=1)

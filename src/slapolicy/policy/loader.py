@@ -1,0 +1,240 @@
+"""Read a policy file into typed models, with errors that point at the YAML line."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from slapolicy.errors import PolicyError, UnknownClauseKindError
+from slapolicy.policy.model import Policy
+
+
+@dataclass(frozen=True)
+class PolicyDocument:
+    """A validated policy with its identity: where it came from and its content hash."""
+
+    policy: Policy
+    content_hash: str
+    source: str = "<text>"
+    file_sha256: str | None = None
+    params: dict[str, BaseModel] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.policy.id
+
+    @property
+    def version(self) -> str:
+        return self.policy.version
+
+    def params_for(self, clause_id: str) -> BaseModel:
+        return self.params[clause_id]
+
+
+def load_policy(path: str | Path) -> PolicyDocument:
+    """Load and validate the policy file at ``path``."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError as e:
+        raise PolicyError(
+            "policy file not found", path=str(p), hint="check the path, e.g. policies/company-a.yaml"
+        ) from e
+    except OSError as e:
+        raise PolicyError(f"cannot read the policy file: {e.strerror}", path=str(p)) from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PolicyError("the policy file is not UTF-8 text", path=str(p),
+                          hint="save it as UTF-8") from e
+    doc = parse_policy(text, source=str(p))
+    return PolicyDocument(
+        policy=doc.policy,
+        content_hash=doc.content_hash,
+        source=str(p),
+        file_sha256=hashlib.sha256(raw).hexdigest(),
+        params=doc.params,
+    )
+
+
+def parse_policy(text: str, *, source: str = "<text>") -> PolicyDocument:
+    """Validate policy YAML given as text."""
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise PolicyError(
+            f"not valid YAML: {e.problem or e.context}",
+            path=source,
+            line=mark.line + 1 if mark else None,
+            hint="fix the YAML syntax at that line (indentation, a missing colon or quote)",
+        ) from e
+    if not isinstance(data, CommentedMap) or "policy" not in data:
+        raise PolicyError(
+            "the file must be a mapping with a top-level `policy:` key",
+            path=source, line=1, hint="start the file with `policy:` and indent the SLA under it",
+        )
+    body = data["policy"]
+    plain = _plain(body)
+    try:
+        policy = Policy.model_validate(plain)
+    except ValidationError as e:
+        raise _policy_error(e, body, source, prefix=("policy",)) from e
+
+    from slapolicy.clauses import registry  # clause kinds validate their own params
+
+    params: dict[str, BaseModel] = {}
+    for i, clause in enumerate(policy.clauses):
+        loc = ("policy", "clauses", i)
+        try:
+            kind = registry.get(clause.kind)
+        except UnknownClauseKindError as e:
+            node = body["clauses"][i]
+            raise UnknownClauseKindError(
+                e.message, path=source, yaml_path=_fmt(("policy", "clauses", i, "kind")),
+                line=_line_of(node, ("kind",)), hint=e.hint,
+            ) from e
+        try:
+            params[clause.id] = kind.Params.model_validate(clause.params)
+        except ValidationError as e:
+            raise _policy_error(e, body["clauses"][i].get("params", body["clauses"][i]), source,
+                                prefix=(*loc, "params"), model=kind.Params) from e
+        problems = kind.check_policy(policy, clause, params[clause.id])
+        if problems:
+            raise PolicyError(
+                "; ".join(problems), path=source, yaml_path=_fmt((*loc, "params")),
+                line=_line_of(body["clauses"][i], ("params",)),
+            )
+    canonical = json.dumps(policy.model_dump(mode="json"), sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return PolicyDocument(
+        policy=policy,
+        content_hash=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        source=source,
+        params=params,
+    )
+
+
+# --- error mapping ------------------------------------------------------------------------
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, CommentedMap):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, CommentedSeq):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _fmt(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest node along ``loc`` that the YAML has."""
+    line: int | None = None
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    if line is None and hasattr(node, "lc"):
+        line = node.lc.line + 1
+    return line
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class whose fields apply at ``loc`` (to suggest a misspelt key)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current, part)
+        if current is None:
+            return None
+    current = _unwrap_container(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap_container(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0] if len(args) == 1 else tp
+            if len(args) != 1:
+                return tp
+        elif origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        else:
+            return tp
+
+
+def _unwrap(tp: Any, part: Any) -> Any:
+    tp = _unwrap_container(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        f = tp.model_fields.get(part) if isinstance(part, str) else None
+        return f.annotation if f else None
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple) and isinstance(part, int):
+        return typing.get_args(tp)[0]
+    if origin is dict:
+        return typing.get_args(tp)[1]
+    return None
+
+
+def _policy_error(
+    err: ValidationError,
+    node: Any,
+    source: str,
+    *,
+    prefix: tuple[Any, ...],
+    model: type[BaseModel] = Policy,
+) -> PolicyError:
+    lines: list[str] = []
+    first: tuple[str, int | None, str | None] | None = None
+    for item in err.errors():
+        loc = tuple(item["loc"])
+        line = _line_of(node, loc)
+        yaml_path = _fmt((*prefix, *loc))
+        msg = item["msg"].removeprefix("Value error, ")
+        hint: str | None = None
+        if item["type"] == "extra_forbidden":
+            target = _model_at(model, loc[:-1])
+            known = sorted(target.model_fields) if target else []
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            msg = f"unknown key {loc[-1]!r}"
+            hint = (f"did you mean {close[0]!r}?" if close
+                    else f"remove it; allowed keys here: {', '.join(known)}")
+        elif item["type"] == "missing":
+            hint = f"add `{loc[-1]}:` here"
+        lines.append(f"line {line}: {yaml_path}: {msg}" + (f" ({hint})" if hint else ""))
+        if first is None:
+            first = (yaml_path, line, hint)
+    assert first is not None
+    count = len(lines)
+    message = lines[0] if count == 1 else f"{count} problems:\n    " + "\n    ".join(lines)
+    return PolicyError(
+        message,
+        path=source,
+        yaml_path=first[0],
+        line=first[1],
+        hint=first[2] or "correct the value as described; see docs/policy.md",
+    )

@@ -1,0 +1,386 @@
+"""The SLA as typed data: what a policy file may state.
+
+These models are the specification only; nothing here touches data or an engine.
+Clause parameters are validated by the clause kind that owns them (see
+``slapolicy.clauses``), so a plug-in kind brings its own parameter model.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from slapolicy.policy.units import Duration, Money
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Spec(BaseModel):
+    """Base of every policy model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- parties ------------------------------------------------------------------------------
+
+
+class Team(Spec):
+    name: str
+    lead: str = Field(description="person id of the team lead")
+    description: str = ""
+
+
+class Person(Spec):
+    id: str
+    name: str
+    role: str
+    team: str
+    email: str | None = None
+    public_key: str | None = Field(
+        default=None, description="Ed25519 public key (base64), for signing audits"
+    )
+
+
+class SignOff(Spec):
+    policy_signed_by: list[str] = Field(
+        default_factory=list, description="everyone in both teams signs the SLA itself"
+    )
+    audit_requires: list[str] = Field(
+        default_factory=list, description="person ids whose signatures close a period's audit"
+    )
+
+
+class ConflictPanel(Spec):
+    members: list[str] = Field(description="person ids: CMO, CSO and CEO")
+    minutes_per_side: int = Field(15, gt=0)
+    binding: bool = True
+    sole_decider: str | None = Field(
+        default=None, description="a CRO who owns both teams decides alone"
+    )
+
+
+# --- time ---------------------------------------------------------------------------------
+
+
+class ReviewTriggers(Spec):
+    lead_to_mql_rate_below: float | None = Field(None, ge=0, le=1)
+    mql_to_sql_rate_below: float | None = Field(None, ge=0, le=1)
+
+
+class Review(Spec):
+    cadence: Literal["monthly", "quarterly", "semiannual", "annual"] = "quarterly"
+    last_reviewed: date | None = None
+    next_review: date | None = None
+    triggers: ReviewTriggers = ReviewTriggers()
+
+
+class Periods(Spec):
+    unit: Literal["week", "month", "quarter"] = "month"
+    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+    week_starts_on: Weekday = "mon"
+
+
+class OpeningHours(Spec):
+    opens: time
+    closes: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OpeningHours:
+        if self.closes <= self.opens:
+            raise ValueError(f"closes ({self.closes}) must be after opens ({self.opens})")
+        return self
+
+    @classmethod
+    def parse(cls, value: Any) -> Any:
+        # "09:00-17:00" is the short form analysts write.
+        if isinstance(value, str) and "-" in value:
+            opens, closes = (p.strip() for p in value.split("-", 1))
+            return {"opens": opens, "closes": closes}
+        return value
+
+
+class HolidaySource(Spec):
+    country: str = Field(description="ISO 3166 code known to the `holidays` package, e.g. US")
+    subdivision: str | None = Field(None, description="state or province code, e.g. NY")
+
+
+class Calendar(Spec):
+    time_zone: str = Field(description="IANA zone, e.g. America/New_York")
+    hours: dict[Weekday, list[OpeningHours]]
+    holidays: HolidaySource | None = None
+    closed_dates: list[date] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list, description="people.region values")
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _short_hours(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                day: [OpeningHours.parse(v) for v in (spans if isinstance(spans, list) else [spans])]
+                for day, spans in value.items()
+            }
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/New_York)") from e
+        return value
+
+
+# --- definitions --------------------------------------------------------------------------
+
+
+class Stage(Spec):
+    id: str
+    description: str
+
+
+class Icp(Spec):
+    industries: list[str] = Field(default_factory=list)
+    company_sizes: list[str] = Field(default_factory=list)
+    departments: list[str] = Field(default_factory=list)
+    job_titles: list[str] = Field(default_factory=list)
+    technologies: list[str] = Field(default_factory=list)
+    content_fit: list[str] = Field(default_factory=list)
+    min_matches: int = Field(6, ge=0, le=6, description="how many attributes must match")
+
+
+class Scoring(Spec):
+    fit: dict[str, str] = Field(default_factory=dict, description="what earns fit points")
+    interest: dict[str, str] = Field(
+        default_factory=dict, description="knowledge, consideration, urgency"
+    )
+    fit_min: int = Field(ge=0)
+    interest_min: int = Field(ge=0)
+    handoff_score: int = Field(ge=0, description="fit + interest that triggers the handoff")
+
+
+class MqlDefinition(Spec):
+    description: str
+    icp: Icp
+    scoring: Scoring
+
+
+class Handoff(Spec):
+    score_threshold: int = Field(ge=0)
+    conversions: list[str] = Field(description="bottom-of-funnel conversions that hand off")
+    information: list[str] = Field(default_factory=list, description="what travels with it")
+    notified_by: str = "marketing automation platform"
+
+
+class NurtureTrack(Spec):
+    id: str
+    content: str
+
+
+class Definitions(Spec):
+    contact: str
+    lead: str
+    mql: MqlDefinition
+    sql: str
+    lifecycle_stages: list[Stage]
+    opportunity_stages: list[str] = Field(min_length=1)
+    handoff: Handoff
+    nurture_tracks: list[NurtureTrack] = Field(default_factory=list)
+    crm: str = "the CRM holds these definitions for both teams"
+
+
+# --- goals --------------------------------------------------------------------------------
+
+
+class RampPoint(Spec):
+    on: date
+    value: float
+
+
+class Ramp(Spec):
+    unit: str
+    interpolation: Literal["step", "linear"] = "step"
+    points: list[RampPoint] = Field(min_length=1)
+    direction: Literal["at_least", "at_most"] = "at_least"
+
+    @model_validator(mode="after")
+    def _sorted(self) -> Ramp:
+        dates = [p.on for p in self.points]
+        if dates != sorted(dates) or len(set(dates)) != len(dates):
+            raise ValueError("ramp points must be in date order with no date twice")
+        return self
+
+    def target_on(self, day: date) -> float:
+        """The target in force on ``day``: steps hold from their date on; linear interpolates."""
+        pts = self.points
+        if day <= pts[0].on:
+            return pts[0].value
+        for left, right in zip(pts, pts[1:], strict=False):
+            if left.on <= day < right.on:
+                if self.interpolation == "step":
+                    return left.value
+                span = (right.on - left.on).days
+                return left.value + (right.value - left.value) * (day - left.on).days / span
+        return pts[-1].value
+
+
+class Goal(Spec):
+    id: str
+    title: str
+    description: str = ""
+    metric: str = Field(description="what is measured, e.g. revenue, close_rate")
+    ramp: str | None = Field(None, description="id of a ramp in `ramps`")
+    target: float | None = None
+    window: tuple[date, date] | None = None
+    shared: bool = True
+
+
+class Goals(Spec):
+    annual_revenue_from: Money
+    annual_revenue_to: Money
+    year: int
+    items: list[Goal] = Field(default_factory=list)
+
+
+# --- clauses ------------------------------------------------------------------------------
+
+
+class Tolerance(Spec):
+    mostly: float = Field(1.0, ge=0, le=1, description="share of subjects that must comply")
+    fail_below: float | None = Field(
+        None, ge=0, le=1, description="compliance below this fails; between it and mostly warns"
+    )
+
+    @model_validator(mode="after")
+    def _tiers(self) -> Tolerance:
+        if self.fail_below is not None and self.fail_below > self.mostly:
+            raise ValueError("fail_below must not be above mostly")
+        return self
+
+
+class Clause(Spec):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    kind: str
+    title: str
+    owner: str = Field(description="team accountable: a key of `teams`")
+    description: str = ""
+    severity: Literal["warn", "fail"] = "fail"
+    tolerance: Tolerance = Tolerance()
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- rewards and consequences -------------------------------------------------------------
+
+
+class MonthlyReward(Spec):
+    amount: Money
+    currency: str = "USD"
+    requires: list[str] = Field(description="clause or goal ids that must all be met")
+    split: str = "at the team leads' discretion"
+
+
+class AnnualReward(Spec):
+    description: str
+    requires: list[str]
+
+
+class Rewards(Spec):
+    monthly_pool: MonthlyReward
+    annual: AnnualReward
+
+
+class LadderStage(Spec):
+    stage: int = Field(ge=1)
+    after_days: int = Field(gt=0)
+    consecutive_periods: int = Field(gt=0)
+    owner: str
+    actions: list[str] = Field(min_length=1)
+
+
+class Consequences(Spec):
+    ladder: list[LadderStage] = Field(min_length=1)
+    step_back: Literal["reset", "one_step_down"] = "reset"
+
+
+class Meeting(Spec):
+    id: str
+    every: Literal["week", "month", "quarter"]
+    duration: Duration
+    attendees: str
+    agenda: list[str] = Field(default_factory=list)
+
+
+class Communication(Spec):
+    feedback_within: Duration
+    meetings: list[Meeting] = Field(default_factory=list)
+
+
+# --- the policy ---------------------------------------------------------------------------
+
+
+class Policy(Spec):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: str
+    title: str
+    effective_from: date
+    effective_until: date | None = None
+    currency: str = "USD"
+    review: Review = Review()
+    periods: Periods = Periods()
+    teams: dict[str, Team]
+    people: list[Person] = Field(default_factory=list)
+    signoff: SignOff = SignOff()
+    conflict_panel: ConflictPanel
+    definitions: Definitions
+    calendars: dict[str, Calendar] = Field(min_length=1)
+    default_calendar: str
+    goals: Goals
+    ramps: dict[str, Ramp] = Field(default_factory=dict)
+    lead_values: dict[str, Money] = Field(default_factory=dict)
+    clauses: list[Clause] = Field(default_factory=list)
+    rewards: Rewards
+    consequences: Consequences
+    communication: Communication
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        people = {p.id for p in self.people}
+        problems: list[str] = []
+        if self.default_calendar not in self.calendars:
+            problems.append(
+                f"default_calendar {self.default_calendar!r} is not one of {sorted(self.calendars)}"
+            )
+        for key, team in self.teams.items():
+            if people and team.lead not in people:
+                problems.append(f"teams.{key}.lead {team.lead!r} is not in people")
+        for who in [*self.signoff.audit_requires, *self.conflict_panel.members]:
+            if people and who not in people:
+                problems.append(f"{who!r} is named as a signatory or panel member but not in people")
+        seen: set[str] = set()
+        for c in self.clauses:
+            if c.id in seen:
+                problems.append(f"clause id {c.id!r} is used twice")
+            seen.add(c.id)
+            if c.owner not in self.teams and c.owner != "shared":
+                problems.append(f"clause {c.id!r} owner {c.owner!r} is not a team ({sorted(self.teams)})")
+        for g in self.goals.items:
+            if g.ramp and g.ramp not in self.ramps:
+                problems.append(f"goal {g.id!r} names ramp {g.ramp!r}, not in ramps")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def clause(self, clause_id: str) -> Clause:
+        for c in self.clauses:
+            if c.id == clause_id:
+                return c
+        raise KeyError(clause_id)
+
+    def person(self, person_id: str) -> Person | None:
+        return next((p for p in self.people if p.id == person_id), None)

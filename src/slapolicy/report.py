@@ -1,0 +1,98 @@
+"""HTML pieces the audit notebook displays. Presentation only: no rule lives here."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from slapolicy.results import AuditResult, Breach, ClauseResult, _num
+
+_COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "error": "#6e7781"}
+STYLE = """
+<style>
+.slap { font-family: system-ui, sans-serif; font-size: 14px; }
+.slap table { border-collapse: collapse; margin: 6px 0 14px; }
+.slap th, .slap td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: left; }
+.slap th { background: #f6f8fa; }
+.slap .badge { color: #fff; border-radius: 4px; padding: 1px 8px; font-weight: 600; }
+.slap td.num { text-align: right; font-variant-numeric: tabular-nums; }
+</style>
+"""
+
+
+def badge(status: str) -> str:
+    colour = _COLOURS.get(status, "#6e7781")
+    return f'<span class="badge" style="background:{colour}">{html.escape(status.upper())}</span>'
+
+
+def header_html(result: AuditResult) -> str:
+    s = result.summary()
+    counts = ", ".join(f"{n} {k}" for k, n in s["clauses"].items() if n)
+    return STYLE + (
+        f'<div class="slap"><h1>SLA audit: {html.escape(result.policy_id)} '
+        f"— {html.escape(result.period)}</h1>"
+        f"<p>Overall {badge(result.status)} &nbsp; clauses: {html.escape(counts or 'none')}; "
+        f"open breaches: <b>{s['breaches']}</b>; excused: {s['excused']}</p>"
+        f"<table><tr><th>Policy version</th><td>{html.escape(result.policy_version)}</td></tr>"
+        f"<tr><th>Policy content hash</th><td><code>{result.policy_hash}</code></td></tr>"
+        f"<tr><th>Period (UTC)</th><td>{result.period_start} to {result.period_end}</td></tr>"
+        f"<tr><th>Data as of</th><td>{result.as_of}</td></tr></table></div>"
+    )
+
+
+def clauses_html(clauses: list[ClauseResult]) -> str:
+    head = ("<tr><th>Clause</th><th>Owner</th><th>Status</th><th>Subjects</th>"
+            "<th>Breaches</th><th>Pending</th><th>Compliance</th><th>Tolerance</th>"
+            "<th>Threshold</th><th>Observed (median / p90 / max)</th><th>Note</th></tr>")
+    rows = []
+    for c in sorted(clauses, key=lambda c: c.clause_id):
+        obs = " / ".join(_show(c.observed.get(k)) for k in ("median", "p90", "max"))
+        tol = f"≥ {c.mostly:.0%}" + (f", fail < {c.fail_below:.0%}" if c.fail_below else "")
+        rows.append(
+            f"<tr><td><b>{html.escape(c.clause_id)}</b><br>{html.escape(c.title)}</td>"
+            f"<td>{html.escape(c.owner)}</td><td>{badge(c.status)}</td>"
+            f'<td class="num">{c.subjects}</td><td class="num">{c.breaches}</td>'
+            f'<td class="num">{c.pending}</td>'
+            f'<td class="num">{"" if c.compliance is None else f"{c.compliance:.1%}"}</td>'
+            f"<td>{tol}</td><td>{_show(c.threshold)} {html.escape(c.unit)}</td>"
+            f"<td>{obs}</td><td>{html.escape(c.message)}</td></tr>"
+        )
+    return f'<div class="slap"><h2>Clauses</h2><table>{head}{"".join(rows)}</table></div>'
+
+
+def breaches_html(result: AuditResult, limit: int = 50) -> str:
+    parts = ['<div class="slap"><h2>Breaches</h2>']
+    by_clause: dict[str, list[Breach]] = {}
+    for b in result.breaches:
+        by_clause.setdefault(b.clause_id, []).append(b)
+    if not by_clause:
+        parts.append("<p>No breaches.</p>")
+    for clause_id, items in sorted(by_clause.items()):
+        shown = items[:limit]
+        parts.append(f"<h3>{html.escape(clause_id)}: {len(items)} breach(es)</h3>")
+        if len(items) > limit:
+            parts.append(f"<p>The first {limit} are shown; all {len(items)} are in "
+                         "<code>breaches.csv</code>.</p>")
+        keys = sorted({k for b in shown for k in b.evidence})
+        head = ("<tr><th>Subject</th><th>Rep</th><th>Observed</th><th>Threshold</th>"
+                "<th>Severity</th><th>Status</th>"
+                + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr>")
+        rows = "".join(
+            f"<tr><td>{html.escape(b.subject_id)}</td><td>{html.escape(b.rep_id or '')}</td>"
+            f'<td class="num">{_show(b.observed)}</td><td class="num">{_show(b.threshold)}</td>'
+            f"<td>{b.severity}</td><td>{b.status}</td>"
+            + "".join(f"<td>{html.escape(_text(b.evidence.get(k)))}</td>" for k in keys)
+            + "</tr>"
+            for b in shown
+        )
+        parts.append(f"<table>{head}{rows}</table>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _show(value: float | None) -> str:
+    return "" if value is None else _num(round(float(value), 2))
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
