@@ -190,13 +190,13 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
-def schemas() -> dict[str, object]:
+def schemas(*, types_only: bool = False) -> dict[str, object]:
     """pandera (ibis backend) schemas enforcing ``TABLES`` inside the engine."""
     import ibis.expr.datatypes as dt
     import pandera.ibis as pa
 
     types = {
-        "string": dt.string, "timestamp": dt.timestamp, "date": dt.date,
+        "string": dt.string, "timestamp": dt.Timestamp(scale=6), "date": dt.date,
         "int64": dt.int64, "float64": dt.float64, "boolean": dt.boolean,
     }
     out: dict[str, object] = {}
@@ -208,6 +208,9 @@ def schemas() -> dict[str, object]:
                 checks.append(pa.Check.isin(list(c.allowed)))
             if c.min_value is not None:
                 checks.append(pa.Check.ge(c.min_value))
+            if types_only:
+                cols[c.name] = pa.Column(types[c.type], nullable=True)
+                continue
             cols[c.name] = pa.Column(types[c.type], checks=checks, nullable=c.nullable,
                                      unique=spec.key == (c.name,))
         out[spec.name] = pa.DataFrameSchema(cols, name=spec.name, strict=False)

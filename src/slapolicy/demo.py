@@ -22,9 +22,12 @@ Design choices, and why:
   ``start`` (a CRM export lists the open pipeline's history too).
 - **A snapshot.** The data is an export taken at the end of the last month: nothing
   happens after it (later touches do not exist, deals still running are ``open``).
-- **Revenue.** Won amounts are scaled per closing month to a target that follows the
-  performance curve (about $0.9M in a weak month, $1.35M in a strong one at the
+- **Revenue.** Deal sizes are scaled per closing month so that won revenue follows
+  the performance curve (about $0.9M in a weak month, $1.35M in a strong one at the
   default 3,000 leads a month; the target scales with ``leads_per_month``).
+- **The cast.** Six reps, two in each region (New York, Los Angeles and London
+  calendars), so that about 1,100 MQLs a month give each rep 150-350 of them; three
+  marketers, two team leads and three executives.
 - **Reproducible.** One numpy ``default_rng`` stream per part, keyed by the seed and
   a fixed stream number, so changing one part does not reshuffle the others; all
   instants are whole UTC seconds; every table is sorted by its key.
@@ -73,7 +76,6 @@ REGIONS: dict[str, tuple[str, str, str | None]] = {
     "us-west": ("America/Los_Angeles", "US", None),
     "emea": ("Europe/London", "GB", "ENG"),
 }
-REGIONS_INDEX = {r: i for i, r in enumerate(REGIONS)}
 OPEN_HOUR, CLOSE_HOUR = 9, 17  # Mon-Fri, local time, in every region
 
 # person_id, name, team, role, region
@@ -95,6 +97,7 @@ PEOPLE: tuple[tuple[str, str, str, str, str], ...] = (
 )
 REPS = tuple(p[0] for p in PEOPLE if p[3] == "rep")
 REP_REGIONS = tuple(p[4] for p in PEOPLE if p[3] == "rep")
+REP_REGION_INDEX = np.array([list(REGIONS).index(r) for r in REP_REGIONS])
 MARKETERS = tuple(p[0] for p in PEOPLE if p[3] == "marketer")
 
 SOURCES = ("referral", "content", "webinar", "web_sales_ready", "paid_search")
@@ -146,14 +149,14 @@ FEEDBACK_TOPICS = ("lead quality", "follow-up speed", "content request", "ICP de
                    "campaign results", "handoff data", "pricing questions")
 
 # Numbered streams: a part's random numbers do not depend on the parts before it.
-STREAMS = ("leads", "owners", "activities", "pipeline", "feedback", "meetings", "traffic",
-           "revenue")
+STREAMS = ("leads", "owners", "activities", "pipeline", "deals", "feedback", "meetings",
+           "traffic", "revenue")
 
 
 def performance_curve(months: int) -> tuple[float, ...]:
     """The built-in performance levels: a weak start, the goal reached in month six.
 
-    Months one to five ramp up from 0.1 to 0.7 (revenue below $1.25M), month six
+    Months one to five ramp up from 0.1 to 0.6 (revenue below $1.25M), month six
     reaches 1.0 and later months stay strong (0.85-1.0), like the seeds' Company A
     that wants $1.25M a month by June 2020 and to hold it.
 
@@ -163,7 +166,7 @@ def performance_curve(months: int) -> tuple[float, ...]:
     Returns:
         One level in ``[0, 1]`` per month, 0 the weakest month the generator models.
     """
-    ramp = (0.10, 0.25, 0.40, 0.55, 0.70, 1.00)
+    ramp = (0.10, 0.25, 0.40, 0.50, 0.60, 1.00)
     plateau = (0.90, 1.00, 0.85, 0.95, 1.00, 0.90)
     return tuple(ramp[i] if i < len(ramp) else plateau[(i - len(ramp)) % len(plateau)]
                  for i in range(months))
@@ -225,7 +228,7 @@ class DemoConfig:
 # --- public API ------------------------------------------------------------------------
 
 
-def generate(config: DemoConfig = DemoConfig()) -> dict[str, pa.Table]:  # noqa: B008
+def generate(config: DemoConfig = DemoConfig()) -> dict[str, pa.Table]:
     """Generate every contract table for Company A.
 
     Args:
@@ -242,8 +245,9 @@ def generate(config: DemoConfig = DemoConfig()) -> dict[str, pa.Table]:  # noqa:
     leads = _simulate_leads(rng("leads"), tl, config.leads_per_month)
     _assign_owners(rng("owners"), tl, leads)
     acts = _simulate_touches(rng("activities"), tl, leads, cals)
-    opps = _simulate_pipeline(rng("pipeline"), tl, leads, acts)
-    stages = _opportunity_stages(rng("pipeline"), opps)
+    _qualify_and_return(rng("pipeline"), tl, leads, cals)
+    opps = _opportunities(rng("deals"), tl, leads, cals)
+    stages = _opportunity_stages(opps)
 
     _censor(tl.as_of, leads, acts, opps, stages)
     leads, acts, opps, stages = _drop_idle_warmup(tl, leads, acts, opps, stages)
@@ -282,6 +286,8 @@ def write_duckdb(tables: dict[str, pa.Table], path: Path) -> Path:
     # A crashed earlier run may have left a partial file (and its WAL) behind.
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
         leftover.unlink(missing_ok=True)
+    # DuckDB would replay a stale WAL of the old file into the new one.
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
     con = duckdb.connect(str(tmp))
     try:
         for name, table in tables.items():
@@ -448,10 +454,14 @@ def _local_to_utc(zone_name: str, days: np.ndarray, seconds: np.ndarray) -> np.n
     """
     zone = ZoneInfo(zone_name)
     uniq, inv = np.unique(days, return_inverse=True)
-    noon = [datetime.combine(date(1970, 1, 1) + timedelta(days=int(d)), time(12), zone)
-            for d in uniq]
-    offsets = np.array([int(x.utcoffset().total_seconds()) for x in noon], dtype=np.int64)
+    offsets = np.array([_noon_offset(zone, int(d)) for d in uniq], dtype=np.int64)
     return days * DAY + seconds - offsets[inv]
+
+
+def _noon_offset(zone: ZoneInfo, day: int) -> int:
+    """UTC offset in seconds at local noon of a day counted from 1970-01-01."""
+    noon = datetime.combine(date(1970, 1, 1) + timedelta(days=day), time(12))
+    return int(noon.replace(tzinfo=UTC).timestamp()) - int(noon.replace(tzinfo=zone).timestamp())
 
 
 # --- random helpers --------------------------------------------------------------------
@@ -475,6 +485,10 @@ def _pick_rows(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) ->
     cum = cum / cum[:, -1:]
     u = rng.random(len(rows))
     return np.minimum((u[:, None] >= cum[rows]).sum(axis=1), probs.shape[1] - 1)
+
+
+def _null_ts(n: int) -> np.ndarray:
+    return np.full(n, NAT, dtype=np.int64)
 
 
 def _lognormal_s(rng: np.random.Generator, median: float, sigma: float, n: int,
@@ -533,8 +547,8 @@ def _simulate_leads(rng: np.random.Generator, tl: _Timeline, per_month: int
     converted = rng.random(n) < conv_p
     conversion = np.where(converted, _pick(rng, CONVERSION_P, n), -1)
     # A few webinar leads ask for follow-up too; the speed-to-lead clause excludes them.
-    follow_p = np.where(converted, 0.93, np.array([0.08, 0.32, 0.62])[stage])
-    followup = rng.random(n) < np.where(webinar, 0.05, follow_p)
+    follow_p = np.where(converted, 0.95, np.array([0.10, 0.37, 0.70])[stage])
+    followup = rng.random(n) < np.where(webinar, 0.03, follow_p)
 
     leads: dict[str, np.ndarray] = {
         "created_at": created, "source": source, "journey_stage": stage,
@@ -542,6 +556,16 @@ def _simulate_leads(rng: np.random.Generator, tl: _Timeline, per_month: int
         "marketer": np.where(rng.random(n) < 0.03, -1,
                              _pick(rng, (0.40, 0.35, 0.25), n)),
     }
+    _profile_and_score(rng, leads)
+    _qualify_marketing(rng, tl, leads)
+    return leads
+
+
+def _profile_and_score(rng: np.random.Generator, leads: dict[str, np.ndarray]) -> None:
+    """ICP attributes (some unknown), and fit and interest scores that follow them."""
+    n = len(leads["created_at"])
+    stage, converted = leads["journey_stage"], leads["conversion"] >= 0
+    followup = leads["followup_requested"]
     points = np.zeros(n)
     for col, (_values, shares, pts) in ICP.items():
         code = _pick(rng, shares, n)
@@ -554,6 +578,13 @@ def _simulate_leads(rng: np.random.Generator, tl: _Timeline, per_month: int
     interest = np.clip(np.rint(interest + rng.normal(0, 10, n)), 0, 100).astype(np.int64)
     leads["fit_score"], leads["interest_score"] = fit, interest
 
+
+def _qualify_marketing(rng: np.random.Generator, tl: _Timeline,
+                       leads: dict[str, np.ndarray]) -> None:
+    """MQL and notification instants: marketing's side of the lifecycle."""
+    created, fit, interest = leads["created_at"], leads["fit_score"], leads["interest_score"]
+    converted, followup = leads["conversion"] >= 0, leads["followup_requested"]
+    n = len(created)
     # MQLs: a conversion or follow-up request with a decent fit, or a high lead score.
     # The share per month follows the performance curve (weak months: fewer MQLs).
     priority = (fit + interest) / 2 + 35 * converted + 18 * followup + rng.normal(0, 6, n)
@@ -561,7 +592,7 @@ def _simulate_leads(rng: np.random.Generator, tl: _Timeline, per_month: int
     is_mql = np.zeros(n, dtype=bool)
     for m in range(tl.n_months):
         idx = np.flatnonzero(month == m)
-        k = round(len(idx) * (0.35 + 0.07 * tl.levels[m]))
+        k = round(len(idx) * (0.34 + 0.07 * tl.levels[m]))
         is_mql[idx[np.argsort(-priority[idx], kind="stable")[:k]]] = True
     # A conversion hands over at once; a score crosses the threshold hours or days later.
     delay = np.where(converted, _lognormal_s(rng, 3 * MINUTE, 1.0, n, 10, 2 * HOUR),
@@ -572,7 +603,6 @@ def _simulate_leads(rng: np.random.Generator, tl: _Timeline, per_month: int
     routed = is_mql & (rng.random(n) < 0.97)
     ping = _lognormal_s(rng, 40, 1.0, n, 2, 15 * MINUTE)
     leads["notified_at"] = np.where(routed, leads["mql_at"] + ping, NAT)
-    return leads
 
 
 def _assign_owners(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.ndarray]
@@ -587,9 +617,9 @@ def _assign_owners(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.
     base = 1 + rng.normal(0, 0.06, len(REPS))
     weights = np.tile(base, (tl.n_months, 1))
     for m in range(tl.n_months):
-        if rng.random() < 0.65 - 0.4 * tl.levels[m]:
+        if rng.random() < 0.8 - 0.6 * tl.levels[m]:
             over, under = rng.choice(len(REPS), size=2, replace=False)
-            weights[m, over] *= 2.2
+            weights[m, over] *= 2.4
             weights[m, under] *= 0.45
     month = tl.month_of(notified)
     owner = np.full(n, -1, dtype=np.int64)
@@ -603,6 +633,17 @@ def _assign_owners(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.
 # --- sales touches ---------------------------------------------------------------------
 
 
+def _rep_add(cals: dict[str, _Calendar], rep: np.ndarray, t: np.ndarray,
+             seconds: np.ndarray) -> np.ndarray:
+    """``t`` plus business seconds on each element's rep calendar (all defined, > 0)."""
+    out = np.full(len(t), NAT, dtype=np.int64)
+    region = REP_REGION_INDEX[rep]
+    for r, name in enumerate(REGIONS):
+        m = region == r
+        out[m] = cals[name].add(t[m], seconds[m])
+    return out
+
+
 def _simulate_touches(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.ndarray],
                       cals: dict[str, _Calendar]) -> dict[str, np.ndarray]:
     """Touches by the owner: the first mostly within one business hour of notification.
@@ -614,142 +655,159 @@ def _simulate_touches(rng: np.random.Generator, tl: _Timeline, leads: dict[str, 
     owner, notified, load = leads["owner"], leads["notified_at"], leads["load"]
     has = owner >= 0
     level = np.where(has, tl.level_at(notified), 0.0)
+    # An overloaded rep leaves more leads waiting; weak months are slower for everyone.
     overloaded = load > 1.5
     never = rng.random(n) < (0.035 - 0.02 * level) * np.where(overloaded, 1.6, 1.0)
-    slow_p = 0.20 - 0.13 * level + np.where(overloaded, 0.12, 0.0) \
+    slow_p = 0.15 - 0.10 * level + np.where(overloaded, 0.12, 0.0) \
         - np.where(load < 0.7, 0.03, 0.0)
     slow = rng.random(n) < slow_p
     # Business seconds to the first touch: under an hour for most, a long tail otherwise.
+    # Counting in business time puts an after-hours lead's touch early next business day.
     fast_delay = 60 + np.rint(rng.beta(1.3, 3.0, n) * 56 * MINUTE).astype(np.int64)
     slow_delay = _lognormal_s(rng, 3 * HOUR, 0.9, n, HOUR + MINUTE, 5 * 8 * HOUR)
     delay = np.where(slow, slow_delay, fast_delay)
     count = np.where(has & ~never, _pick(rng, TOUCH_COUNT_P, n) + 1, 0)
     gaps = _lognormal_s(rng, 5 * HOUR, 0.8, n * 5, 30 * MINUTE, 3 * 8 * HOUR).reshape(n, 5)
 
-    rep_region = np.array([REGIONS_INDEX[r] for r in REP_REGIONS])[np.maximum(owner, 0)]
     times = np.full((n, 6), NAT, dtype=np.int64)
-    for r, region in enumerate(REGIONS):
-        idx = np.flatnonzero((count > 0) & (rep_region == r))
-        cal = cals[region]
-        t = cal.add(notified[idx], delay[idx])
-        times[idx, 0] = t
-        for k in range(1, 6):
-            t = cal.add(t, gaps[idx, k - 1])
-            times[idx, k] = np.where(count[idx] > k, t, NAT)
+    idx = np.flatnonzero(count > 0)
+    t = _rep_add(cals, owner[idx], notified[idx], delay[idx])
+    times[idx, 0] = t
+    for step in range(1, 6):
+        t = _rep_add(cals, owner[idx], t, gaps[idx, step - 1])
+        times[idx, step] = np.where(count[idx] > step, t, NAT)
 
     leads["touches"] = count
     leads["first_touch"] = times[:, 0]
     leads["last_touch"] = times[np.arange(n), np.maximum(count - 1, 0)]
-    lead_i, k = np.nonzero(times != NAT)
-    kinds = _pick_rows(rng, np.stack([FIRST_KIND_P, LATER_KIND_P]), (k > 0).astype(np.int64))
+    lead_i, slot = np.nonzero(times != NAT)
+    kinds = _pick_rows(rng, np.stack([FIRST_KIND_P, LATER_KIND_P]),
+                       (slot > 0).astype(np.int64))
     outcome = _pick_rows(rng, OUTCOME_GIVEN_KIND, kinds)
     outcome[rng.random(len(outcome)) < 0.03] = -1  # the rep logged no outcome
     return {"lead": lead_i, "rep": owner[lead_i], "kind": kinds,
-            "occurred_at": times[lead_i, k], "outcome": outcome}
+            "occurred_at": times[lead_i, slot], "outcome": outcome}
 
 
 # --- SQLs, returns, opportunities ------------------------------------------------------
 
 
-def _simulate_pipeline(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.ndarray],
-                       acts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """SQLs and returns on ``leads``; returns the opportunities (uncensored)."""
-    del acts  # touches already summarised on the leads
+def _qualify_and_return(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.ndarray],
+                        cals: dict[str, _Calendar]) -> None:
+    """Sales accepts some worked leads as SQLs and returns others; adds their columns."""
     n = len(leads["created_at"])
-    first, last, count = leads["first_touch"], leads["last_touch"], leads["touches"]
+    owner, first, last, count = (leads[c] for c in ("owner", "first_touch", "last_touch",
+                                                     "touches"))
     touched = count > 0
     level = tl.level_at(np.where(touched, first, tl.start))
-    fit = leads["fit_score"]
-
-    sql_p = (0.30 + 0.16 * level) * (0.6 + 0.8 * fit / 100)
+    sql_p = (0.34 + 0.08 * level) * (0.6 + 0.8 * leads["fit_score"] / 100)
     is_sql = touched & (rng.random(n) < sql_p)
-    leads["sql_at"] = np.where(
-        is_sql, first + _lognormal_s(rng, 2.5 * DAY, 0.8, n, HOUR, 21 * DAY), NAT)
+    wait = _lognormal_s(rng, 2 * 8 * HOUR, 0.9, n, HOUR, 15 * 8 * HOUR)
+    leads["sql_at"] = _null_ts(n)
+    leads["sql_at"][is_sql] = _rep_add(cals, owner[is_sql], first[is_sql], wait[is_sql])
 
     # Worked leads that do not progress go back to marketing, mostly after the agreed
     # attempts; a few too early, a few without a documented reason.
-    ret_p = np.where(count >= 3, 0.55, 0.08)
-    returned = touched & ~is_sql & (rng.random(n) < ret_p)
-    returned_at = np.where(returned,
-                           last + _lognormal_s(rng, 1.5 * DAY, 0.7, n, HOUR, 10 * DAY), NAT)
+    returned = touched & ~is_sql & (rng.random(n) < np.where(count >= 3, 0.55, 0.08))
+    wait = _lognormal_s(rng, 8 * HOUR, 0.8, n, 30 * MINUTE, 10 * 8 * HOUR)
+    returned_at = _null_ts(n)
+    returned_at[returned] = _rep_add(cals, owner[returned], last[returned], wait[returned])
     reason = _pick(rng, RETURN_REASON_P, n)
     reason[rng.random(n) < 0.03] = -1
-    # Nurture usually follows the journey stage; most enrolments happen within a day.
+    # Nurture usually follows the journey stage. Marketing automation enrols most
+    # returned leads within a day; some late (more in weak months), a few never.
     track = np.where(rng.random(n) < 0.8, leads["journey_stage"], _pick(rng, (1, 1, 1), n))
     u = rng.random(n)
-    late_p = 0.10 - 0.06 * level
-    enrol = np.where(u < late_p, _lognormal_s(rng, 2.5 * DAY, 0.5, n, 25 * HOUR, 8 * DAY),
+    enrol = np.where(u < 0.10 - 0.06 * level,
+                     _lognormal_s(rng, 2.5 * DAY, 0.5, n, 25 * HOUR, 8 * DAY),
                      _lognormal_s(rng, 2 * HOUR, 1.2, n, MINUTE, 23 * HOUR))
     missing = u > 0.96
     leads["returned_at"] = returned_at
     leads["return_reason"] = np.where(returned, reason, -1)
-    leads["nurture_track"] = np.where(returned & ~(missing & (u > 0.98)), track, -1)
+    leads["nurture_track"] = np.where(returned & ~(u > 0.98), track, -1)
     leads["nurture_enrolled_at"] = np.where(returned & ~missing, returned_at + enrol, NAT)
-
-    return _opportunities(rng, tl, leads, is_sql)
 
 
 def _opportunities(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.ndarray],
-                   is_sql: np.ndarray) -> dict[str, np.ndarray]:
+                   cals: dict[str, _Calendar]) -> dict[str, np.ndarray]:
+    """About half the SQLs become opportunities; their whole path, before any snapshot.
+
+    Besides the table's columns, returns ``negotiation_at`` and ``revisit_at`` and the
+    path flags ``negotiates``, ``skip`` and ``back`` that ``_opportunity_stages`` needs.
+    """
     sql_at = leads["sql_at"]
-    n = len(sql_at)
+    is_sql = sql_at != NAT
     level_all = tl.level_at(np.where(is_sql, sql_at, tl.start))
-    has_opp = is_sql & (rng.random(n) < 0.45 + 0.10 * level_all)
-    lead = np.flatnonzero(has_opp)
+    lead = np.flatnonzero(is_sql & (rng.random(len(sql_at)) < 0.48 + 0.04 * level_all))
     k = len(lead)
-    created = sql_at[lead] + _lognormal_s(rng, 1.5 * DAY, 0.8, k, HOUR, 10 * DAY)
+    rep = leads["owner"][lead]
+    created = _rep_add(cals, rep, sql_at[lead],
+                       _lognormal_s(rng, 6 * HOUR, 0.8, k, 30 * MINUTE, 5 * 8 * HOUR))
     level = tl.level_at(created)
     # Sales cycle (created to closed): about 48 days in a weak month, 32 in a strong one.
-    cycle = np.clip(rng.normal(50 - 18 * level, 5, k), 18, 80) * DAY
-    cycle = np.rint(cycle).astype(np.int64)
-    closed = created + cycle
+    cycle = np.rint(np.clip(rng.normal(50 - 18 * level, 5, k), 18, 80) * DAY).astype(np.int64)
     proposed = rng.random(k) < 0.80
-    proposal = np.where(
-        proposed, created + np.rint(rng.uniform(0.25, 0.55, k) * cycle).astype(np.int64), NAT)
-    won = proposed & (rng.random(k) < 0.26 + 0.22 * level)
+    won = proposed & (rng.random(k) < 0.25 + 0.22 * level)
     # Without a proposal a deal is lost early, or it stalls and stays open.
     stalled = ~proposed & (rng.random(k) < 0.25)
-    early = created + np.rint(rng.uniform(0.3, 0.8, k) * cycle).astype(np.int64)
-    closed = np.where(proposed, closed, np.where(stalled, NAT, early))
+    negotiates = proposed & (won | (rng.random(k) < 0.5))
+    # About 2% of deals leave the process: skip the proposal stage, or go back to it.
+    anomaly = rng.random(k)
+    skip = negotiates & (anomaly < 0.02)
+    back = negotiates & (anomaly >= 0.02) & (anomaly < 0.04)
+
+    def frac(lo: float, hi: float) -> np.ndarray:
+        return rng.uniform(lo, hi, k)
+
+    raw_close = created + np.where(proposed, cycle, np.rint(frac(0.3, 0.8) * cycle))
+    raw_proposal = created + np.rint(frac(0.25, 0.55) * cycle)
+    raw_negotiation = raw_proposal + np.rint(frac(0.3, 0.8) * (raw_close - raw_proposal))
+    raw_revisit = raw_negotiation + np.rint(frac(0.2, 0.8) * (raw_close - raw_negotiation))
+    # Milestones land in the rep's office hours. One offset per deal keeps the snapping
+    # monotone, and the guards keep the path strictly ordered.
+    offset = rng.integers(5 * MINUTE, 2 * HOUR, k)
+
+    def snap(t: np.ndarray) -> np.ndarray:
+        return _rep_add(cals, rep, t.astype(np.int64), offset)
+
+    proposal = np.maximum(snap(raw_proposal), created + MINUTE)
+    negotiation = np.maximum(snap(raw_negotiation), proposal + MINUTE)
+    revisit = np.maximum(snap(raw_revisit), negotiation + MINUTE)
+    before_close = np.where(back, revisit, np.where(negotiates, negotiation,
+                                                    np.where(proposed, proposal, created)))
+    closed = np.maximum(snap(raw_close), before_close + MINUTE)
     status = np.where(won, OPP_STATUSES.index("won"),
                       np.where(stalled, OPP_STATUSES.index("open"), OPP_STATUSES.index("lost")))
-    amount = np.clip(rng.lognormal(np.log(16_000), 0.75, k), 5_000, 120_000)
-    return {"lead": lead, "rep": leads["owner"][lead], "created_at": created,
-            "proposal_submitted_at": proposal, "closed_at": closed, "status": status,
-            "amount": amount}
+    return {
+        "lead": lead, "rep": rep, "created_at": created,
+        "proposal_submitted_at": np.where(proposed, proposal, NAT),
+        "closed_at": np.where(stalled, NAT, closed), "status": status,
+        "amount": np.clip(rng.lognormal(np.log(16_000), 0.75, k), 5_000, 120_000),
+        "negotiation_at": negotiation, "revisit_at": revisit,
+        "negotiates": negotiates, "skip": skip, "back": back,
+    }
 
 
-def _opportunity_stages(rng: np.random.Generator, opps: dict[str, np.ndarray]
-                        ) -> dict[str, np.ndarray]:
-    """Stage rows per opportunity; about 2% skip the proposal stage or go back to it."""
+def _opportunity_stages(opps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Stage rows per opportunity: discovery, proposal, negotiation, closed_won/lost."""
     k = len(opps["lead"])
-    created, proposal, closed = opps["created_at"], opps["proposal_submitted_at"], \
-        opps["closed_at"]
     status = opps["status"]
     won = status == OPP_STATUSES.index("won")
     lost = status == OPP_STATUSES.index("lost")
-    proposed = proposal != NAT
-    span = np.where(proposed & (closed != NAT), closed - proposal, 0)
-    negotiation = proposal + np.rint(rng.uniform(0.3, 0.8, k) * span).astype(np.int64)
-    negotiates = proposed & (closed != NAT) & (won | (rng.random(k) < 0.5))
-    anomaly = rng.random(k)
-    skip = negotiates & (anomaly < 0.01)
-    back = negotiates & (anomaly >= 0.01) & (anomaly < 0.02)
-    rest = np.where(negotiates, closed - negotiation, 0)
-    revisit = negotiation + np.rint(rng.uniform(0.2, 0.8, k) * rest).astype(np.int64)
-
+    proposed = opps["proposal_submitted_at"] != NAT
+    negotiates, skip, back = opps["negotiates"], opps["skip"], opps["back"]
     ids = np.arange(k)
     rows = [
-        (ids, OPP_STAGES.index("discovery"), created),
-        (ids[proposed & ~skip], OPP_STAGES.index("proposal"), proposal[proposed & ~skip]),
-        (ids[negotiates], OPP_STAGES.index("negotiation"), negotiation[negotiates]),
-        (ids[back], OPP_STAGES.index("proposal"), revisit[back]),
-        (ids[won], OPP_STAGES.index("closed_won"), closed[won]),
-        (ids[lost], OPP_STAGES.index("closed_lost"), closed[lost]),
+        (ids, "discovery", opps["created_at"]),
+        (ids[proposed & ~skip], "proposal", opps["proposal_submitted_at"][proposed & ~skip]),
+        (ids[negotiates], "negotiation", opps["negotiation_at"][negotiates]),
+        (ids[back], "proposal", opps["revisit_at"][back]),
+        (ids[won], "closed_won", opps["closed_at"][won]),
+        (ids[lost], "closed_lost", opps["closed_at"][lost]),
     ]
     return {
         "opp": np.concatenate([r[0] for r in rows]),
-        "stage": np.concatenate([np.full(len(r[0]), r[1]) for r in rows]),
+        "stage": np.concatenate([np.full(len(r[0]), OPP_STAGES.index(r[1])) for r in rows]),
         "entered_at": np.concatenate([r[2] for r in rows]).astype(np.int64),
     }
 
@@ -822,20 +880,31 @@ def _drop_idle_warmup(tl: _Timeline, leads: dict[str, np.ndarray],
 
 def _scale_revenue(rng: np.random.Generator, tl: _Timeline, opps: dict[str, np.ndarray],
                    per_month: int) -> None:
-    """Scale won amounts so each audited month's revenue follows the performance curve."""
+    """Scale deal sizes so each audited month's revenue follows the performance curve.
+
+    A month's factor applies to every deal closed in it, won or lost, so that won and
+    lost deals stay alike in size; open deals and deals closed before ``start`` take
+    the median factor.
+    """
     won = opps["status"] == OPP_STATUSES.index("won")
-    month = tl.month_of(np.where(won, opps["closed_at"], tl.start))
-    amount = opps["amount"].copy()
+    closed = opps["closed_at"] != NAT
+    month = np.where(closed, tl.month_of(np.where(closed, opps["closed_at"], tl.start)), -1)
+    raw = opps["amount"]
+    amount = raw.copy()
+    factors = []
     for m in range(WARMUP_MONTHS, tl.n_months):
-        idx = np.flatnonzero(won & (month == m) & (opps["closed_at"] >= tl.month_starts[m]))
-        if len(idx) == 0:
-            continue
         target = (850_000 + 500_000 * tl.levels[m]) * (1 + rng.normal(0, 0.02))
         target *= per_month / 3000
-        # Rescale and clip a few times: clipping at the bounds moves the sum off target.
-        for _ in range(4):
-            amount[idx] = np.clip(amount[idx] * target / amount[idx].sum(), 5_000, 120_000)
-    opps["amount"] = np.rint(amount / 10) * 10  # whole tens of dollars, as quoted
+        wins = won & (month == m)
+        if not wins.any():
+            continue
+        factor = 1.0
+        for _ in range(5):  # clipping at the bounds moves the sum off target: iterate
+            factor *= target / np.clip(raw[wins] * factor, 5_000, 120_000).sum()
+        amount[month == m] *= factor
+        factors.append(factor)
+    amount[month < WARMUP_MONTHS] *= float(np.median(factors)) if factors else 1.0
+    opps["amount"] = np.rint(np.clip(amount, 5_000, 120_000) / 10) * 10  # whole tens
 
 
 # --- tables ----------------------------------------------------------------------------
@@ -964,7 +1033,7 @@ def _feedback_table(rng: np.random.Generator, tl: _Timeline, hq: _Calendar
                          np.array(sales, dtype=object)[rng.integers(0, len(sales), n)])
     responder = np.where(lead_answers, to_lead, to_member).astype(object)
     u = rng.random(n)
-    late_p = 0.16 - 0.10 * lv
+    late_p = 0.14 - 0.09 * lv
     delay = np.where(u < late_p, rng.integers(25 * HOUR, 96 * HOUR, n),
                      _lognormal_s(rng, 4 * HOUR, 1.0, n, 5 * MINUTE, 23 * HOUR + 50 * MINUTE))
     responded = at + delay

@@ -28,6 +28,7 @@ def evaluate_clause(
                 fail_below=clause.tolerance.fail_below)
     try:
         facts = kind.facts(ctx, clause, params)
+        facts.table = ctx.engine.materialize(f"_facts_{clause.id.replace('-', '_')}", facts.table)
         rows = rowchecks.failing_rows(facts.table, clause.id, facts.direction)
         frame = facts.table.select(*FACT_COLUMNS).execute()
         config = expectations.expectation_config(clause.id, facts.direction,
@@ -110,7 +111,8 @@ def _plain(value: Any) -> Any:
         return None
     if hasattr(value, "isoformat"):
         try:
-            return None if value != value else value.isoformat()
+            # Engine instants are naive UTC: say so in the record.
+            return None if value != value else value.isoformat() + "Z"
         except (TypeError, ValueError):
             return None
     if hasattr(value, "item"):

@@ -208,12 +208,9 @@ def _policy_error(
     prefix: tuple[Any, ...],
     model: type[BaseModel] = Policy,
 ) -> PolicyError:
-    lines: list[str] = []
-    first: tuple[str, int | None, str | None] | None = None
+    problems: list[tuple[str, int | None, str, str | None]] = []
     for item in err.errors():
         loc = tuple(item["loc"])
-        line = _line_of(node, loc)
-        yaml_path = _fmt((*prefix, *loc))
         msg = item["msg"].removeprefix("Value error, ")
         hint: str | None = None
         if item["type"] == "extra_forbidden":
@@ -225,16 +222,19 @@ def _policy_error(
                     else f"remove it; allowed keys here: {', '.join(known)}")
         elif item["type"] == "missing":
             hint = f"add `{loc[-1]}:` here"
-        lines.append(f"line {line}: {yaml_path}: {msg}" + (f" ({hint})" if hint else ""))
-        if first is None:
-            first = (yaml_path, line, hint)
-    assert first is not None
-    count = len(lines)
-    message = lines[0] if count == 1 else f"{count} problems:\n    " + "\n    ".join(lines)
+        if not loc and isinstance(node, CommentedMap):
+            # Cross-field checks name the key they are about first: point at that key.
+            head = msg.split(" ", 1)[0].split(".")
+            if head[0] in node:
+                loc = tuple(int(p) if p.isdigit() else p for p in head)
+        problems.append((_fmt((*prefix, *loc)), _line_of(node, loc), msg, hint))
+    yaml_path, line, message, hint = problems[0]
+    if len(problems) > 1:
+        others = "\n    ".join(
+            f"line {ln}: {yp}: {m}" + (f" ({h})" if h else "") for yp, ln, m, h in problems[1:]
+        )
+        message += f"\n  and {len(problems) - 1} more:\n    {others}"
     return PolicyError(
-        message,
-        path=source,
-        yaml_path=first[0],
-        line=first[1],
-        hint=first[2] or "correct the value as described; see docs/policy.md",
+        message, path=source, yaml_path=yaml_path, line=line,
+        hint=hint or "correct the value as described; docs/policy.md explains every key",
     )
