@@ -20,9 +20,11 @@ _USER_ERRORS = {"PolicyError", "UnknownClauseKindError", "DataSourceError", "Con
 
 
 def _fail(err: SlapolicyError) -> None:
-    click.echo(f"error: {err}", err=True)
     if isinstance(err, AuditRunError) and err.ename in _USER_ERRORS:
+        # A policy or data mistake found inside the kernel: show it as the user's to fix.
+        click.echo(f"error: {err.ename}: {err.evalue}", err=True)
         sys.exit(EXIT_USER)
+    click.echo(f"error: {err}", err=True)
     sys.exit(err.exit_code)
 
 

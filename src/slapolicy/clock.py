@@ -24,6 +24,7 @@ Conventions, tested against an independent implementation:
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -129,7 +130,7 @@ class BusinessCalendar:
         starts = [a for a, _ in opens]
         rows: list[tuple[object, ...]] = []
         cum = 0.0
-        for a, b in zip(edges, edges[1:], strict=False):
+        for a, b in itertools.pairwise(edges):
             i = bisect.bisect_right(starts, a) - 1
             is_open = i >= 0 and opens[i][0] <= a < opens[i][1]
             rows.append((self.id, a.date(), a.replace(tzinfo=None), b.replace(tzinfo=None),

@@ -70,16 +70,7 @@ class Engine:
             try:
                 schema.validate(table, lazy=True)  # type: ignore[attr-defined]
             except pa.errors.SchemaErrors as e:
-                cases = e.failure_cases
-                lines = [
-                    f"{r['column']}: {r['check']} failed for {r['failure_case']!r}"
-                    for r in cases.head(_SHOW_FAILURES).to_dict("records")
-                ]
-                raise ContractViolation(
-                    f"{len(cases)} value(s) break the data contract:\n    " + "\n    ".join(lines),
-                    source=where, table=name, failures=cases.astype(str).to_dict("records"),
-                    hint="correct the data at its source; docs/data-contract.md gives the rules",
-                ) from e
+                raise self._violation(name, e.failure_cases, where) from e
         for spec in TABLES.values():
             t = self.table(spec.name)
             if len(spec.key) > 1:
@@ -102,6 +93,39 @@ class Engine:
                         source=where, table=spec.name, column=col,
                         hint=f"add the missing rows to {other}, or correct {col}",
                     )
+
+    def _violation(self, name: str, cases: Any, where: str | None) -> ContractViolation:
+        """Group pandera's failure cases by column, check and value, with example keys."""
+        spec = TABLES[name]
+        groups: dict[tuple[str, str, str], int] = {}
+        values: dict[tuple[str, str, str], Any] = {}
+        for r in cases.to_dict("records"):
+            case = r["failure_case"]
+            column, value = (next(iter(case.items())) if isinstance(case, dict) and case
+                             else (str(r.get("column")), case))
+            key = (str(column), str(r["check"]), repr(value))
+            groups[key] = groups.get(key, 0) + 1
+            values[key] = value
+        lines = []
+        t = self.table(name)
+        for (column, check, shown), count in sorted(groups.items())[:_SHOW_FAILURES]:
+            line = f"{column}: {check} failed for {shown} ({count} row(s))"
+            value = values[(column, check, shown)]
+            if column in spec.column_names and not isinstance(value, dict | list):
+                try:
+                    keys = (t.filter(t[column] == value).select(*spec.key)
+                            .order_by(list(spec.key)).limit(3).execute())
+                    line += "; e.g. " + ", ".join(
+                        "/".join(str(v) for v in row) for row in keys.itertuples(index=False))
+                except Exception:  # examples are a courtesy; the violation stands
+                    pass
+            lines.append(line)
+        total = sum(groups.values())
+        return ContractViolation(
+            f"{total} value(s) break the data contract:\n    " + "\n    ".join(lines),
+            source=where, table=name, failures=cases.astype(str).to_dict("records"),
+            hint="correct the data at its source; docs/data-contract.md gives the rules",
+        )
 
     def timestamp_bounds(self) -> tuple[datetime, datetime] | None:
         """Earliest and latest instant in any timestamp column of the data."""

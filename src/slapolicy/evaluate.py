@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from slapolicy import expectations, rowchecks
 from slapolicy.clauses.base import FACT_COLUMNS
-from slapolicy.results import Breach, ClauseResult
+from slapolicy.results import Breach, ClauseResult, Status
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -23,7 +23,7 @@ def evaluate_clause(
     ctx: AuditContext, clause: Clause, kind: ClauseKind, params: BaseModel
 ) -> tuple[ClauseResult, list[Breach]]:
     """Never raises for a clause that cannot be evaluated: that is an ``error`` result."""
-    base = dict(clause_id=clause.id, kind=clause.kind, title=clause.title, owner=clause.owner,
+    base: dict[str, Any] = dict(clause_id=clause.id, kind=clause.kind, title=clause.title, owner=clause.owner,
                 subject_type=kind.subject_type, mostly=clause.tolerance.mostly,
                 fail_below=clause.tolerance.fail_below)
     try:
@@ -48,6 +48,7 @@ def evaluate_clause(
             **base,
         ), []
     compliance = (subjects - len(rows)) / subjects if subjects else None
+    status: Status
     if verdict["success"]:
         status = "pass"
     elif (clause.tolerance.fail_below is not None and compliance is not None

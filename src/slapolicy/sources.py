@@ -74,25 +74,27 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource) -> None:
             ) from e
     try:
         for spec in TABLES.values():
-            raw = _raw_relation(con, source, spec)
-            if raw is None:
+            found = _raw_relation(con, source, spec)
+            if found is None:
                 _create_empty(con, spec)
                 continue
-            _create_typed(con, source, spec, raw)
+            raw, where = found
+            _create_typed(con, source, spec, raw, where)
     finally:
         if source.kind == "duckdb":
             con.execute("DETACH src")
 
 
 def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
-                  spec: TableSpec) -> str | None:
+                  spec: TableSpec) -> tuple[str, str] | None:
+    """The table's relation (SQL) and where it comes from (for messages), if it exists."""
     if source.kind == "duckdb":
         names = {r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src' "
             "UNION SELECT view_name FROM duckdb_views() WHERE database_name = 'src'"
         ).fetchall()}
         if spec.name in names:
-            return f'src."{spec.name}"'
+            return f'src."{spec.name}"', str(source.location)
         if not spec.required:
             return None
         raise DataSourceError(
@@ -118,8 +120,8 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
         )
     path = _quote(found[0])
     if found[0].suffix == ".csv":
-        return f"read_csv('{path}', header=true, all_varchar=true)"
-    return f"read_parquet('{path}')"
+        return f"read_csv('{path}', header=true, all_varchar=true)", str(found[0])
+    return f"read_parquet('{path}')", str(found[0])
 
 
 def _create_empty(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
@@ -128,12 +130,10 @@ def _create_empty(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 
 
 def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: TableSpec,
-                  raw: str) -> None:
-    where = str(source.location / f"{spec.name}") if source.kind == "folder" else str(
-        source.location)
+                  raw: str, where: str) -> None:
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _raw AS "
+            f"CREATE OR REPLACE TEMP TABLE _raw AS "
             f"SELECT *, row_number() OVER () AS _row FROM {raw}"
         )
         types = dict(con.execute(
@@ -153,12 +153,12 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
         )
     exprs = {c.name: _typed_expr(c, types[c.name], source, where, spec) for c in spec.columns}
     for c in spec.columns:
-        _check_cast(con, c, exprs[c.name], where, spec, source.kind == "folder")
+        _check_cast(con, c, exprs[c.name], where, spec, where.endswith(".csv"))
     select = ", ".join(f'{exprs[c.name]} AS "{c.name}"' for c in spec.columns)
     order = ", ".join(f'"{k}"' for k in spec.key)
     con.execute(f'CREATE OR REPLACE TABLE "{spec.name}" AS SELECT {select} FROM _raw '
                 f"ORDER BY {order}")
-    con.execute("DROP VIEW _raw")
+    con.execute("DROP TABLE _raw")
 
 
 def _typed_expr(c: ColumnSpec, raw_type: str, source: DataSource, where: str,
@@ -201,20 +201,24 @@ def _naive(where: str, spec: TableSpec, c: ColumnSpec) -> DataSourceError:
 
 
 def _check_cast(con: duckdb.DuckDBPyConnection, c: ColumnSpec, expr: str, where: str,
-                spec: TableSpec, is_file: bool) -> None:
+                spec: TableSpec, is_csv: bool) -> None:
     col = f'"{c.name}"'
     raw_present = f"{col} IS NOT NULL AND trim(CAST({col} AS VARCHAR)) <> ''"
+    text = f"trim(CAST({col} AS VARCHAR))"
     bad = con.execute(
-        f"SELECT _row, CAST({col} AS VARCHAR) FROM _raw "
-        f"WHERE {raw_present} AND ({expr}) IS NULL ORDER BY _row LIMIT {_SHOW_BAD_ROWS}"
+        f"SELECT _row, CAST({col} AS VARCHAR), TRY_CAST({text} AS TIMESTAMP) IS NOT NULL "
+        f"FROM _raw WHERE {raw_present} AND ({expr}) IS NULL ORDER BY _row "
+        f"LIMIT {_SHOW_BAD_ROWS}"
     ).fetchall()
     if bad:
+        # A valid wall time without an offset fails only for want of a zone; anything else
+        # (a typo, "not-a-date") is a bad value, reported by line like any other.
         if c.type == "timestamp" and any(
-            not _has_offset(str(v)) for _, v in bad
+            parses and not _has_offset(str(v)) for _, v, parses in bad
         ):
             raise _naive(where, spec, c)
-        rows = ", ".join(f"{'line ' + str(r + 1) if is_file else 'row ' + str(r)}: {v!r}"
-                         for r, v in bad)
+        rows = ", ".join(f"{'line ' + str(r + 1) if is_csv else 'row ' + str(r)}: {v!r}"
+                         for r, v, _ in bad)
         raise DataSourceError(
             f"values that are not {c.type}: {rows}", source=where, table=spec.name,
             column=c.name, hint=f"correct those values to {c.type}; "

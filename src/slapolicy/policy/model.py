@@ -7,6 +7,7 @@ Clause parameters are validated by the clause kind that owns them (see
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, time
 from typing import Any, Literal
 
@@ -220,7 +221,7 @@ class Ramp(Spec):
         pts = self.points
         if day <= pts[0].on:
             return pts[0].value
-        for left, right in zip(pts, pts[1:], strict=False):
+        for left, right in itertools.pairwise(pts):
             if left.on <= day < right.on:
                 if self.interpolation == "step":
                     return left.value
