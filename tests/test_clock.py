@@ -49,7 +49,7 @@ _EU = [date(2020, 3, 29), date(2020, 10, 25), date(2021, 3, 28), date(2021, 10, 
 _AU = [date(2020, 4, 5), date(2020, 10, 4), date(2021, 4, 4), date(2021, 10, 3)]
 DST_CHANGES = {"ny": _US, "la": _US, "ldn": _EU, "syd": _AU, "kol": []}
 FIRST, LAST = date(2020, 1, 1), date(2021, 12, 31)
-N_CASES = 1200
+N_CASES = 1000
 
 
 def utc(zone: str, *args: int) -> datetime:
@@ -115,7 +115,7 @@ def reference_seconds(cid: str, start: datetime, end: datetime) -> float:
     return delta if end >= start else -delta
 
 
-# --- the property: 1,200 seeded random cases ---------------------------------------------
+# --- the property: 1,000 seeded random cases, one engine query --------------------------
 
 
 def _instant_on(rng: random.Random, zone: ZoneInfo, day: date) -> datetime:
@@ -143,7 +143,7 @@ def _random_case(rng: random.Random) -> tuple[str, datetime, datetime]:
     if shape < 0.03:
         end = start
     elif shape < 0.10:
-        end = _instant_on(rng, zone, day + timedelta(days=rng.randint(15, 45)))
+        end = _instant_on(rng, zone, day + timedelta(days=rng.randint(15, 35)))
     else:  # from the previous day (some reversed) to two weeks on
         end = _instant_on(rng, zone, day + timedelta(days=rng.randint(-1, 14)))
     return cid, start, end
@@ -177,7 +177,7 @@ def test_random_cases_cover_what_matters(random_cases):
                 zone).date() for d in changes)
             for c, s, e in random_cases
         )
-        assert spanning >= (30 if changes else 0), (cid, spanning)
+        assert spanning >= (20 if changes else 0), (cid, spanning)
     on_holiday = sum(
         any(t.astimezone(ZoneInfo(ZONES[c][0])).date() in _holiday_dates(c) for t in (s, e))
         for c, s, e in random_cases

@@ -9,21 +9,41 @@ from pathlib import Path
 from slapolicy.clauses import registry
 from slapolicy.engine import AuditContext, Engine
 from slapolicy.evaluate import evaluate_clause
+from slapolicy.excusals import Excusals
 from slapolicy.periods import Period
 from slapolicy.policy.loader import PolicyDocument, load_policy
 from slapolicy.results import AuditResult, Breach, ClauseResult
 from slapolicy.sources import DataSource
+from slapolicy.suites import load_suite
 
 
 @dataclass(frozen=True)
 class AuditRequest:
-    """What to audit: the parameters of ``notebooks/audit.ipynb``."""
+    """What to audit: the parameters of ``notebooks/audit.ipynb``.
+
+    ``expectations`` is the folder of compiled suites (default: ``expectations/``
+    beside the policy's folder); ``exceptions`` a period file of excusals
+    (default: ``<policy folder>/exceptions/<policy id>/<period>.yaml`` if present).
+    """
 
     policy: Path
     period: str
     data: Path
     data_zone: str | None = None
     as_of: datetime | None = None
+    expectations: Path | None = None
+    exceptions: Path | None = None
+
+    def expectations_dir(self) -> Path:
+        return self.expectations or default_expectations_dir(self.policy)
+
+    def exceptions_file(self, policy_id: str, period: str) -> Path:
+        return self.exceptions or (
+            self.policy.resolve().parent / "exceptions" / policy_id / f"{period}.yaml")
+
+
+def default_expectations_dir(policy: Path) -> Path:
+    return policy.resolve().parent.parent / "expectations"
 
 
 def audit_period(request: AuditRequest) -> AuditResult:
@@ -32,8 +52,14 @@ def audit_period(request: AuditRequest) -> AuditResult:
     return audit_document(doc, request)
 
 
-def audit_document(doc: PolicyDocument, request: AuditRequest) -> AuditResult:
+def audit_document(doc: PolicyDocument, request: AuditRequest, *,
+                   compiled: bool = True) -> AuditResult:
+    """Audit with an already loaded policy; ``compiled=False`` skips the suite file
+    (policy tests and what-if runs evaluate a policy that was never compiled)."""
     period = Period.parse(request.period, doc.policy.periods.unit)
+    suite = load_suite(request.expectations_dir(), doc) if compiled else None
+    excusals = Excusals.for_period(doc.policy, period.label,
+                                   request.exceptions_file(doc.id, period.label))
     source = DataSource.from_arg(request.data, request.data_zone)
     engine = Engine.from_source(source)
     ctx = AuditContext.build(doc, period, engine, as_of=request.as_of)
@@ -43,7 +69,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest) -> AuditResult:
         if not clause.enabled:
             continue
         result, found = evaluate_clause(ctx, clause, registry.get(clause.kind),
-                                        doc.params_for(clause.id))
+                                        doc.params_for(clause.id), excusals, suite)
         clauses.append(result)
         breaches.extend(found)
     start, end = ctx.bounds
@@ -55,7 +81,8 @@ def audit_document(doc: PolicyDocument, request: AuditRequest) -> AuditResult:
         period_start=start.isoformat() + "Z",
         period_end=end.isoformat() + "Z",
         as_of=ctx.as_of.isoformat() + "Z",
-        data={"kind": source.kind, "declared_zone": source.declared_zone},
+        data={"kind": source.kind, "declared_zone": source.declared_zone,
+              "exceptions": [Path(s).name if s != "policy" else s for s in excusals.sources]},
         clauses=clauses,
         breaches=sorted(breaches, key=Breach.sort_key),
     )

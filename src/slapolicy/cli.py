@@ -46,19 +46,27 @@ def main() -> None:
               show_default=True, help="Root folder of audits.")
 @click.option("--notebook", type=click.Path(path_type=Path),
               default=Path("notebooks/audit.ipynb"), show_default=True)
+@click.option("--expectations", type=click.Path(path_type=Path), default=None,
+              help="Folder of compiled suites [default: expectations/ beside policies/].")
+@click.option("--exceptions", type=click.Path(path_type=Path), default=None,
+              help="Period file of excusals [default: policies/exceptions/<id>/<period>.yaml].")
 def audit(policy_path: Path, period: str, data: Path, data_zone: str | None,
-          as_of: str | None, audits: Path, notebook: Path) -> None:
+          as_of: str | None, audits: Path, notebook: Path, expectations: Path | None,
+          exceptions: Path | None) -> None:
     """Audit one period: run the notebook, write audits/<policy>/<period>/."""
     try:
-        code = _audit_one(policy_path, period, data, data_zone, as_of, audits, notebook)
+        code = _audit_one(policy_path, period, data, data_zone, as_of, audits, notebook,
+                          expectations, exceptions)
     except SlapolicyError as e:
         _fail(e)
     sys.exit(code)
 
 
 def _audit_one(policy_path: Path, period: str, data: Path, data_zone: str | None,
-               as_of: str | None, audits: Path, notebook: Path) -> int:
-    from slapolicy.audit import AuditRequest, audit_folder
+               as_of: str | None, audits: Path, notebook: Path,
+               expectations: Path | None = None, exceptions: Path | None = None) -> int:
+    from slapolicy.audit import AuditRequest, audit_folder, default_expectations_dir
+    from slapolicy.suites import load_suite
     from slapolicy.notebook import execute_audit
     from slapolicy.periods import Period
     from slapolicy.policy import load_policy
@@ -68,6 +76,7 @@ def _audit_one(policy_path: Path, period: str, data: Path, data_zone: str | None
     doc = load_policy(policy_path)  # fail fast, before a kernel starts
     label = Period.parse(period, doc.policy.periods.unit).label
     DataSource.from_arg(data, data_zone)
+    load_suite(expectations or default_expectations_dir(policy_path), doc)
     when = None
     if as_of:
         try:
@@ -79,12 +88,30 @@ def _audit_one(policy_path: Path, period: str, data: Path, data_zone: str | None
             from datetime import UTC
             when = when.astimezone(UTC).replace(tzinfo=None)
     request = AuditRequest(policy=policy_path, period=label, data=data, data_zone=data_zone,
-                           as_of=when)
+                           as_of=when, expectations=expectations, exceptions=exceptions)
     out = execute_audit(request, audit_folder(audits, doc.id, label), notebook)
     summary = load_results(out.results)["summary"]
     click.echo(f"{doc.id} {label}: {summary['status']} - "
                f"{summary['breaches']} open breach(es) - {out.html}")
     return EXIT_BREACHES if summary["status"] in ("fail", "error") else EXIT_CLEAN
+
+
+@main.command(name="compile")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--expectations", type=click.Path(path_type=Path), default=None,
+              help="Output folder [default: expectations/ beside policies/].")
+def compile_(policy_path: Path, expectations: Path | None) -> None:
+    """Compile the policy's clauses to a Great Expectations suite (JSON, for review)."""
+    from slapolicy.audit import default_expectations_dir
+    from slapolicy.policy import load_policy
+    from slapolicy.suites import write_suite
+
+    try:
+        doc = load_policy(policy_path)
+        path = write_suite(expectations or default_expectations_dir(policy_path), doc)
+    except SlapolicyError as e:
+        _fail(e)
+    click.echo(f"{doc.id} {doc.version} ({doc.content_hash[:12]}): {path}")
 
 
 @main.command()
@@ -104,9 +131,14 @@ def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month
          seed: int, audits: Path, notebook: Path) -> None:
     """Generate Company A demo data into DuckDB and audit every demo month."""
     from slapolicy import demo as demo_data
+    from slapolicy.audit import default_expectations_dir
     from slapolicy.periods import Period
+    from slapolicy.policy import load_policy
+    from slapolicy.suites import write_suite
 
     try:
+        suite = write_suite(default_expectations_dir(policy_path), load_policy(policy_path))
+        click.echo(f"compiled: {suite}")
         first = Period.parse(start, "month")
         config = demo_data.DemoConfig(start=first.label, months=months,
                                       leads_per_month=leads_per_month, seed=seed)

@@ -73,15 +73,15 @@ class Engine:
                 raise self._violation(name, e.failure_cases, where) from e
         for spec in TABLES.values():
             t = self.table(spec.name)
-            if len(spec.key) > 1:
-                dupes = t.group_by(list(spec.key)).agg(n=t.count()).filter(lambda x: x.n > 1)
-                n = dupes.count().execute()
-                if n:
-                    raise ContractViolation(
-                        f"{n} key(s) ({', '.join(spec.key)}) occur more than once",
-                        source=where, table=spec.name,
-                        hint="remove duplicate rows; each key must be unique",
-                    )
+            # pandera.ibis accepts Column(unique=True) but does not check it (0.35).
+            dupes = t.group_by(list(spec.key)).agg(n=t.count()).filter(lambda x: x.n > 1)
+            n = dupes.count().execute()
+            if n:
+                raise ContractViolation(
+                    f"{n} key(s) ({', '.join(spec.key)}) occur more than once",
+                    source=where, table=spec.name,
+                    hint="remove duplicate rows; each key must be unique",
+                )
             for col, other, other_col in spec.references:
                 ref = self.table(other)
                 orphans = t.filter(t[col].notnull()).anti_join(ref, t[col] == ref[other_col])

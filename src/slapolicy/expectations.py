@@ -28,14 +28,14 @@ def _context() -> Any:
     return ctx
 
 
-def expectation_config(clause_id: str, direction: Direction, mostly: float,
+def expectation_config(clause_id: str, check: str, direction: Direction, mostly: float,
                        meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The expectation, as a plain dict: ``threshold`` vs ``observed`` per subject."""
     a, b = ("threshold", "observed") if direction == "at_most" else ("observed", "threshold")
     return {
         "type": "expect_column_pair_values_a_to_be_greater_than_b",
         "kwargs": {"column_A": a, "column_B": b, "or_equal": True, "mostly": mostly},
-        "meta": {"clause_id": clause_id, **(meta or {})},
+        "meta": {"clause_id": clause_id, "check": check, **(meta or {})},
     }
 
 

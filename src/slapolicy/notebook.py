@@ -46,6 +46,8 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
             "output": str(staging.resolve()),
             "data_zone": request.data_zone or "",
             "as_of": request.as_of.isoformat() if request.as_of else "",
+            "expectations": str(request.expectations_dir().resolve()),
+            "exceptions": str(request.exceptions.resolve()) if request.exceptions else "",
         }
         try:
             pm.execute_notebook(

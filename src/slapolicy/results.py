@@ -20,7 +20,7 @@ Status = Literal["pass", "warn", "fail", "error"]
 Severity = Literal["warn", "fail"]
 
 BREACH_COLUMNS = (
-    "clause_id", "subject_type", "subject_id", "rep_id", "team", "person_id",
+    "clause_id", "check", "subject_type", "subject_id", "rep_id", "team", "person_id",
     "observed", "threshold", "unit", "severity", "status", "reason", "evidence",
 )
 
@@ -28,6 +28,7 @@ BREACH_COLUMNS = (
 @dataclass(frozen=True)
 class Breach:
     clause_id: str
+    check: str
     subject_type: str
     subject_id: str
     rep_id: str | None
@@ -41,8 +42,8 @@ class Breach:
     reason: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
 
-    def sort_key(self) -> tuple[str, str, str]:
-        return (self.clause_id, self.subject_type, self.subject_id)
+    def sort_key(self) -> tuple[str, str, str, str]:
+        return (self.clause_id, self.check, self.subject_type, self.subject_id)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class ClauseResult:
     subjects: int = 0
     compliant: int = 0
     breaches: int = 0
+    excused: int = 0
     pending: int = 0
     compliance: float | None = None
     threshold: float | None = None

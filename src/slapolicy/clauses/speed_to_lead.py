@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import ClauseKind, Facts, Params
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
 from slapolicy.clock import business_seconds_between
 from slapolicy.policy.units import Duration
 
@@ -42,17 +42,21 @@ class SpeedToLeadParams(Params):
 class SpeedToLead(ClauseKind):
     name = "speed_to_lead"
     Params = SpeedToLeadParams
-    subject_type = "lead"
     description = "First sales touch within N business hours of the rep's notification."
 
-    def check_policy(self, policy: Policy, clause: Clause, params: object) -> list[str]:
-        assert isinstance(params, SpeedToLeadParams)
+    def checks(self, clause: Clause, params: SpeedToLeadParams) -> list[CheckSpec]:
+        unit = "business hours" if params.clock == "business" else "hours"
+        return [CheckSpec("first-touch", "at_most", unit, "lead",
+                          description="hours from notification to the first touch")]
+
+    def check_policy(self, policy: Policy, clause: Clause,
+                     params: SpeedToLeadParams) -> list[str]:
         if params.calendar != "rep" and params.calendar not in policy.calendars:
             return [f"calendar {params.calendar!r} is not `rep` or one of {sorted(policy.calendars)}"]
         return []
 
-    def facts(self, ctx: AuditContext, clause: Clause, params: object) -> Facts:
-        assert isinstance(params, SpeedToLeadParams)
+    def facts(self, ctx: AuditContext, clause: Clause,
+              params: SpeedToLeadParams) -> dict[str, Facts]:
         start, end = ctx.bounds
         leads = ctx.table("leads")
         scope = leads.notified_at.notnull() & (leads.notified_at >= start) & (
@@ -115,5 +119,4 @@ class SpeedToLead(ClauseKind):
             "subject_id", "rep_id", "observed", "threshold", "source", "calendar_id",
             "notified_at", "first_touch_at", "touched",
         )
-        unit = "business hours" if params.clock == "business" else "hours"
-        return Facts(table=t, direction="at_most", unit=unit, pending=pending)
+        return {"first-touch": Facts(table=t, pending=pending)}

@@ -58,7 +58,7 @@ def load_policy(path: str | Path) -> PolicyDocument:
     except UnicodeDecodeError as e:
         raise PolicyError("the policy file is not UTF-8 text", path=str(p),
                           hint="save it as UTF-8") from e
-    doc = parse_policy(text, source=str(p))
+    doc = parse_policy(text, source=str(p), base_dir=p.parent)
     return PolicyDocument(
         policy=doc.policy,
         content_hash=doc.content_hash,
@@ -68,8 +68,9 @@ def load_policy(path: str | Path) -> PolicyDocument:
     )
 
 
-def parse_policy(text: str, *, source: str = "<text>") -> PolicyDocument:
-    """Validate policy YAML given as text."""
+def parse_policy(text: str, *, source: str = "<text>",
+                 base_dir: Path | None = None) -> PolicyDocument:
+    """Validate policy YAML given as text; plug-in paths resolve against ``base_dir``."""
     yaml = YAML(typ="rt")
     try:
         data = yaml.load(text)
@@ -95,6 +96,8 @@ def parse_policy(text: str, *, source: str = "<text>") -> PolicyDocument:
 
     from slapolicy.clauses import registry  # clause kinds validate their own params
 
+    plugin_hashes = _load_plugins(policy.plugins, body, source, base_dir or Path.cwd())
+
     params: dict[str, BaseModel] = {}
     for i, clause in enumerate(policy.clauses):
         loc = ("policy", "clauses", i)
@@ -117,14 +120,47 @@ def parse_policy(text: str, *, source: str = "<text>") -> PolicyDocument:
                 "; ".join(problems), path=source, yaml_path=_fmt((*loc, "params")),
                 line=_line_of(body["clauses"][i], ("params",)),
             )
-    canonical = json.dumps(policy.model_dump(mode="json"), sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
+    # Plug-in code is part of what the policy means: its bytes enter the hash.
+    canonical = json.dumps({"policy": policy.model_dump(mode="json"), "plugins": plugin_hashes},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return PolicyDocument(
         policy=policy,
         content_hash=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
         source=source,
         params=params,
     )
+
+
+def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> dict[str, str]:
+    """Import plug-in modules (which register clause kinds); return their content hashes."""
+    import importlib.util
+    import sys
+
+    hashes: dict[str, str] = {}
+    for i, rel in enumerate(paths):
+        path = (base_dir / rel).resolve()
+        where = {"path": source, "yaml_path": _fmt(("policy", "plugins", i)),
+                 "line": _line_of(body, ("plugins", i))}
+        if not path.is_file():
+            raise PolicyError(f"plug-in file {rel!r} not found (looked in {base_dir})",
+                              hint="give a path relative to the policy file", **where)
+        raw = path.read_bytes()
+        hashes[rel] = hashlib.sha256(raw).hexdigest()
+        name = f"slapolicy_plugin_{path.stem}_{hashes[rel][:12]}"
+        if name in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[name]
+            raise PolicyError(f"plug-in {rel!r} failed to import: {type(e).__name__}: {e}",
+                              hint="fix the plug-in module; run it with python to see the error",
+                              **where) from e
+    return hashes
 
 
 # --- error mapping ------------------------------------------------------------------------

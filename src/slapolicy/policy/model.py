@@ -276,6 +276,37 @@ class Clause(Spec):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class Excusal(Spec):
+    """A named lead or rep excused from a clause, approved by both team leads."""
+
+    clause: str = Field("*", description="clause id, or * for every clause")
+    subject_type: str = Field(description="lead, rep, marketer, ...; rep excuses the rep's breaches")
+    subject_id: str
+    reason: Literal["junk_lead", "duplicate", "rep_on_leave", "other"]
+    note: str = ""
+    approved_by: list[str] = Field(min_length=1)
+    periods: list[str] = Field(default_factory=list, description="period labels; empty: all")
+
+    def describe(self) -> str:
+        note = f": {self.note}" if self.note else ""
+        return f"{self.reason}{note} (approved by {', '.join(self.approved_by)})"
+
+
+def excusal_problems(policy: Policy, grants: list[Excusal], where: str) -> list[str]:
+    """Approval and reference problems of excusals, as sentences."""
+    leads = sorted({t.lead for t in policy.teams.values()})
+    clause_ids = {c.id for c in policy.clauses}
+    problems = []
+    for i, g in enumerate(grants):
+        missing = [lead for lead in leads if lead not in g.approved_by]
+        if missing:
+            problems.append(f"{where}[{i}] ({g.subject_id}) lacks the approval of "
+                            f"{', '.join(missing)}: both team leads must approve")
+        if g.clause != "*" and g.clause not in clause_ids:
+            problems.append(f"{where}[{i}] names clause {g.clause!r}, which the policy does not have")
+    return problems
+
+
 # --- rewards and consequences -------------------------------------------------------------
 
 
@@ -345,6 +376,10 @@ class Policy(Spec):
     ramps: dict[str, Ramp] = Field(default_factory=dict)
     lead_values: dict[str, Money] = Field(default_factory=dict)
     clauses: list[Clause] = Field(default_factory=list)
+    plugins: list[str] = Field(
+        default_factory=list, description="Python files (beside the policy) defining clause kinds"
+    )
+    exceptions: list[Excusal] = Field(default_factory=list)
     rewards: Rewards
     consequences: Consequences
     communication: Communication
@@ -373,6 +408,7 @@ class Policy(Spec):
         for g in self.goals.items:
             if g.ramp and g.ramp not in self.ramps:
                 problems.append(f"goal {g.id!r} names ramp {g.ramp!r}, not in ramps")
+        problems.extend(excusal_problems(self, self.exceptions, "exceptions"))
         if problems:
             raise ValueError("; ".join(problems))
         return self
