@@ -62,3 +62,27 @@ def make_dataset(tmp_path: Path) -> Callable[..., Path]:
         return out
 
     return make
+
+
+def policy_with(clauses_yaml: str, *, keep_speed_to_lead: bool = False):
+    """Company A's policy with its clauses replaced by ``clauses_yaml``.
+
+    ``clauses_yaml`` is YAML for list items, indented as under ``clauses:`` (4 spaces
+    before ``- id:``). The result is never compiled: audit it with ``compiled=False``.
+    """
+    from slapolicy.policy import parse_policy
+
+    text = POLICY.read_text()
+    head, rest = text.split("  clauses:\n", 1)
+    tail = rest[rest.index("\n  rewards:"):]
+    body = rest[: rest.index("\n  rewards:")] if keep_speed_to_lead else ""
+    new = head + "  clauses:\n" + body + ("\n" if body else "") + clauses_yaml.rstrip() + tail
+    new = new.replace("requires: [speed-to-lead, goal-1]", "requires: [goal-1]")
+    return parse_policy(new, source="test-policy.yaml", base_dir=POLICY.parent)
+
+
+def audit_with(doc, data: Path, period: str, as_of=None):
+    """Audit ``doc`` on ``data`` for ``period`` without a compiled suite."""
+    from slapolicy.audit import AuditRequest, audit_document
+
+    return audit_document(doc, AuditRequest(POLICY, period, data, as_of=as_of), compiled=False)

@@ -66,12 +66,12 @@ def _audit_one(policy_path: Path, period: str, data: Path, data_zone: str | None
                as_of: str | None, audits: Path, notebook: Path,
                expectations: Path | None = None, exceptions: Path | None = None) -> int:
     from slapolicy.audit import AuditRequest, audit_folder, default_expectations_dir
-    from slapolicy.suites import load_suite
     from slapolicy.notebook import execute_audit
     from slapolicy.periods import Period
     from slapolicy.policy import load_policy
     from slapolicy.results import load_results
     from slapolicy.sources import DataSource
+    from slapolicy.suites import load_suite
 
     doc = load_policy(policy_path)  # fail fast, before a kernel starts
     label = Period.parse(period, doc.policy.periods.unit).label

@@ -10,9 +10,7 @@ from slapolicy.clauses.base import ClauseKind
 from slapolicy.errors import UnknownClauseKindError
 
 ENTRY_POINT_GROUP = "slapolicy.clauses"
-_BUILTINS = {
-    "speed_to_lead": "slapolicy.clauses.speed_to_lead:SpeedToLead",
-}
+_NOT_KINDS = {"__init__", "base", "registry", "common"}
 
 
 class ClauseRegistry:
@@ -57,9 +55,20 @@ class ClauseRegistry:
         if self._loaded:
             return
         self._loaded = True
-        for target in _BUILTINS.values():
-            module, attr = target.split(":")
-            self.register(getattr(importlib.import_module(module), attr))
+        # Built-in kinds: every module of this package defines one or more ClauseKind classes.
+        import inspect
+        import pkgutil
+
+        import slapolicy.clauses as package
+
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if info.name in _NOT_KINDS:
+                continue
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for _, obj in inspect.getmembers(module, inspect.isclass):
+                if (issubclass(obj, ClauseKind) and obj.__module__ == module.__name__
+                        and not inspect.isabstract(obj)):
+                    self.register(obj)
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=ENTRY_POINT_GROUP):

@@ -1,0 +1,48 @@
+"""Small Ibis idioms clause kinds share (no clause logic of its own)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import ibis
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from slapolicy.engine import AuditContext
+
+
+def in_period(ctx: AuditContext, column: ir.TimestampValue) -> ir.BooleanValue:
+    """``column`` falls in the audited period ``[start, end)`` (UTC bounds)."""
+    start, end = ctx.bounds
+    return column.notnull() & (column >= start) & (column < end)
+
+
+def ramp_target(ctx: AuditContext, ramp_id: str) -> float:
+    """The ramp's target in force on the period's last day."""
+    return ctx.doc.policy.ramps[ramp_id].target_on(ctx.period.end - timedelta(days=1))
+
+
+def no_rep() -> Any:
+    """A typed null for the ``rep_id`` column of facts that have no rep."""
+    return ibis.null("string")
+
+
+def facts_select(table: ir.Table, *, subject_id: Any, observed: Any, threshold: Any,
+                 rep_id: Any = None, **evidence: Any) -> ir.Table:
+    """Select the fact columns with the right types, plus evidence columns."""
+    return table.select(
+        subject_id=subject_id.cast("string") if hasattr(subject_id, "cast") else subject_id,
+        rep_id=(rep_id if rep_id is not None else no_rep()),
+        observed=observed.cast("float64") if hasattr(observed, "cast")
+        else ibis.literal(float(observed)),
+        threshold=threshold.cast("float64") if hasattr(threshold, "cast")
+        else ibis.literal(float(threshold)),
+        **evidence,
+    )
+
+
+def hours_between(start: Any, end: Any) -> Any:
+    """Wall-clock hours from ``start`` to ``end`` (whole seconds)."""
+    return (end.epoch_seconds() - start.epoch_seconds()).cast("float64") / 3600.0
