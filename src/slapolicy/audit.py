@@ -53,9 +53,12 @@ def audit_period(request: AuditRequest) -> AuditResult:
 
 
 def audit_document(doc: PolicyDocument, request: AuditRequest, *,
-                   compiled: bool = True) -> AuditResult:
-    """Audit with an already loaded policy; ``compiled=False`` skips the suite file
-    (policy tests and what-if runs evaluate a policy that was never compiled)."""
+                   compiled: bool = True, only: set[str] | None = None) -> AuditResult:
+    """Audit with an already loaded policy.
+
+    ``compiled=False`` skips the suite file (policy tests and what-if runs evaluate
+    a policy that was never compiled); ``only`` limits the audit to those clause ids.
+    """
     period = Period.parse(request.period, doc.policy.periods.unit)
     suite = load_suite(request.expectations_dir(), doc) if compiled else None
     excusals = Excusals.for_period(doc.policy, period.label,
@@ -66,7 +69,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     clauses: list[ClauseResult] = []
     breaches: list[Breach] = []
     for clause in doc.policy.clauses:
-        if not clause.enabled:
+        if not clause.enabled or (only is not None and clause.id not in only):
             continue
         result, found = evaluate_clause(ctx, clause, registry.get(clause.kind),
                                         doc.params_for(clause.id), excusals, suite)

@@ -114,6 +114,29 @@ def compile_(policy_path: Path, expectations: Path | None) -> None:
     click.echo(f"{doc.id} {doc.version} ({doc.content_hash[:12]}): {path}")
 
 
+@main.command(name="test")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--cases", type=click.Path(path_type=Path), default=None,
+              help="Case file or folder [default: tests/<policy id>/ beside the policy].")
+def test_(policy_path: Path, cases: Path | None) -> None:
+    """Run the policy's test cases; exit 1 if any fails."""
+    from slapolicy.policy import load_policy
+    from slapolicy.policytests import case_files, run_case
+
+    try:
+        doc = load_policy(policy_path)
+        results = [run_case(doc, path) for path in case_files(doc, cases)]
+    except SlapolicyError as e:
+        _fail(e)
+    for r in results:
+        click.echo(f"{'PASS' if r.passed else 'FAIL'} {r.path.name}: {r.name}")
+        for failure in r.failures:
+            click.echo(f"    - {failure}")
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    sys.exit(EXIT_BREACHES if failed else EXIT_CLEAN)
+
+
 @main.command()
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path),
               default=Path("policies/company-a.yaml"), show_default=True)
