@@ -24,7 +24,7 @@ class ClauseRegistry:
         instance = kind() if isinstance(kind, type) else kind
         if instance.name in self._kinds and not force:
             existing = type(self._kinds[instance.name])
-            if existing is not type(instance):
+            if existing is not type(instance) and not _same_plugin(existing, type(instance)):
                 raise ValueError(
                     f"clause kind {instance.name!r} is already registered by "
                     f"{existing.__module__}.{existing.__qualname__}; pass force=True to replace it"
@@ -73,6 +73,13 @@ class ClauseRegistry:
 
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             self.register(ep.load())
+
+
+def _same_plugin(old: type, new: type) -> bool:
+    """A plug-in file edited since it was first loaded replaces its own kinds."""
+    prefix = "slapolicy_plugin_"
+    a, b = old.__module__, new.__module__
+    return a.startswith(prefix) and b.startswith(prefix) and a.rsplit("_", 1)[0] == b.rsplit("_", 1)[0]
 
 
 registry = ClauseRegistry()
