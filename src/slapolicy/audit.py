@@ -10,10 +10,13 @@ from slapolicy.clauses import registry
 from slapolicy.engine import AuditContext, Engine
 from slapolicy.evaluate import evaluate_clause
 from slapolicy.excusals import Excusals
+from slapolicy.history import load_history
 from slapolicy.periods import Period
 from slapolicy.policy.loader import PolicyDocument, load_policy
 from slapolicy.results import AuditResult, Breach, ClauseResult
+from slapolicy.review import review_status
 from slapolicy.sources import DataSource
+from slapolicy.standing import assess
 from slapolicy.suites import load_suite
 
 
@@ -21,7 +24,8 @@ from slapolicy.suites import load_suite
 class AuditRequest:
     """What to audit: the parameters of ``notebooks/audit.ipynb``.
 
-    ``expectations`` is the folder of compiled suites (default: ``expectations/``
+    ``audits`` is the root of earlier audits, which the ladder, goals and rewards read
+    (without it the audit states it has no history). ``expectations`` is the folder of compiled suites (default: ``expectations/``
     beside the policy's folder); ``exceptions`` a period file of excusals
     (default: ``<policy folder>/exceptions/<policy id>/<period>.yaml`` if present).
     """
@@ -33,6 +37,7 @@ class AuditRequest:
     as_of: datetime | None = None
     expectations: Path | None = None
     exceptions: Path | None = None
+    audits: Path | None = None
 
     def expectations_dir(self) -> Path:
         return self.expectations or default_expectations_dir(self.policy)
@@ -60,6 +65,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     a policy that was never compiled); ``only`` limits the audit to those clause ids.
     """
     period = Period.parse(request.period, doc.policy.periods.unit)
+    history = load_history(request.audits, doc.policy, period)  # stop early if incomplete
     suite = load_suite(request.expectations_dir(), doc) if compiled else None
     excusals = Excusals.for_period(doc.policy, period.label,
                                    request.exceptions_file(doc.id, period.label))
@@ -75,6 +81,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
                                         doc.params_for(clause.id), excusals, suite)
         clauses.append(result)
         breaches.extend(found)
+    standing = assess(doc.policy, period, clauses, history, review_status(ctx))
     start, end = ctx.bounds
     return AuditResult(
         policy_id=doc.id,
@@ -88,6 +95,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
               "exceptions": [Path(s).name if s != "policy" else s for s in excusals.sources]},
         clauses=clauses,
         breaches=sorted(breaches, key=Breach.sort_key),
+        standing=standing.body,
     )
 
 

@@ -60,6 +60,23 @@ class Period:
             )
         return p
 
+    @classmethod
+    def containing(cls, day: date, unit: PeriodUnit = "month") -> Period:
+        """The period of ``unit`` that holds ``day``."""
+        if unit == "month":
+            return cls.parse(day.strftime("%Y-%m"), "month")
+        if unit == "quarter":
+            return cls.parse(f"{day.year}-Q{(day.month - 1) // 3 + 1}", "quarter")
+        iso = day.isocalendar()
+        return cls.parse(f"{iso.year}-W{iso.week:02d}", "week")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day < self.end
+
     def bounds_utc(self, zone: str) -> tuple[datetime, datetime]:
         """The period's start and end as naive UTC instants, for local midnight in ``zone``."""
         tz = ZoneInfo(zone)

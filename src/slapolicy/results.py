@@ -81,6 +81,7 @@ class AuditResult:
     data: dict[str, Any]
     clauses: list[ClauseResult]
     breaches: list[Breach]
+    standing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> Status:
@@ -103,6 +104,7 @@ class AuditResult:
             "data": self.data,
             "summary": self.summary(),
             "clauses": [asdict(c) for c in sorted(self.clauses, key=lambda c: c.clause_id)],
+            "standing": self.standing,
         }
         return json.dumps(_clean(body), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

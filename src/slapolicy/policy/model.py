@@ -230,14 +230,26 @@ class Ramp(Spec):
         return pts[-1].value
 
 
+class GoalMeasure(Spec):
+    clause: str = Field(description="id of the clause whose result measures the goal")
+    check: str | None = Field(None, description="one check of that clause; none: the whole clause")
+
+
 class Goal(Spec):
     id: str
     title: str
     description: str = ""
     metric: str = Field(description="what is measured, e.g. revenue, close_rate")
-    ramp: str | None = Field(None, description="id of a ramp in `ramps`")
+    measure: GoalMeasure | None = None
+    ramp: str | None = Field(None, description="id of a ramp in `ramps` the target follows")
     target: float | None = None
     window: tuple[date, date] | None = None
+    assess: Literal["each_period", "every_period_in_window", "at_window_end"] = Field(
+        "each_period",
+        description="each period on its own; every period of the window (hold it); "
+                    "or once, in the period that ends the window",
+    )
+    forecast_periods: int = Field(3, ge=2, description="periods the trend forecast uses")
     shared: bool = True
 
 
@@ -379,6 +391,11 @@ class Policy(Spec):
     plugins: list[str] = Field(
         default_factory=list, description="Python files (beside the policy) defining clause kinds"
     )
+    shared_goals: list[str] = Field(
+        default_factory=list,
+        description="clause and goal ids both teams are accountable for; missing any of them "
+                    "in a period counts toward the consequence ladder",
+    )
     exceptions: list[Excusal] = Field(default_factory=list)
     rewards: Rewards
     consequences: Consequences
@@ -409,6 +426,23 @@ class Policy(Spec):
             if g.ramp and g.ramp not in self.ramps:
                 problems.append(f"goal {g.id!r} names ramp {g.ramp!r}, not in ramps")
         problems.extend(excusal_problems(self, self.exceptions, "exceptions"))
+        clause_ids = {c.id for c in self.clauses}
+        goal_ids = {g.id for g in self.goals.items}
+        for g in self.goals.items:
+            if g.measure and g.measure.clause not in clause_ids:
+                problems.append(f"goals.items: goal {g.id!r} is measured by clause "
+                                f"{g.measure.clause!r}, which the policy does not have")
+        named = [("shared_goals", i) for i in self.shared_goals] + [
+            ("rewards.monthly_pool.requires", i) for i in self.rewards.monthly_pool.requires] + [
+            ("rewards.annual.requires", i) for i in self.rewards.annual.requires]
+        for where, item in named:
+            if item not in clause_ids | goal_ids:
+                problems.append(f"{where}: {item!r} is neither a clause nor a goal id")
+        stages = [s.stage for s in self.consequences.ladder]
+        periods = [s.consecutive_periods for s in self.consequences.ladder]
+        if stages != list(range(1, len(stages) + 1)) or periods != sorted(set(periods)):
+            problems.append("consequences.ladder: stages must be 1, 2, 3... with rising "
+                            "consecutive_periods")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -1,0 +1,152 @@
+"""Goals over time: twelve monthly audits in a row, each reading the ones before."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from slapolicy.audit import AuditRequest, audit_document
+from slapolicy.history import HistoryMissingError
+from slapolicy.policy import parse_policy
+from tests.conftest import POLICY
+
+MONTHS = [f"2020-{m:02d}" for m in range(1, 13)]
+# Won revenue per month, chosen against the run-rate ramp (833k on 1 Jan, linear to
+# 1.25M on 1 Jun; the target in force is the month's last day): Jan 915k, Apr 1.162M,
+# May 1.247M, then 1.25M. Jan-Mar and May miss; the year closes on exactly $15M.
+REVENUE = [900_000, 900_000, 900_000, 1_200_000, 1_000_000, 1_300_000, 1_300_000,
+           1_300_000, 1_300_000, 1_300_000, 1_300_000, 2_300_000]
+#                    Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec
+STAGES_RESET = [1, 2, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+STAGES_ONE_STEP_DOWN = [1, 2, 3, 2, 3, 2, 1, 0, 0, 0, 0, 0]
+POOL = [False, False, False, True, False, True, True, True, True, True, True, True]
+ANNUAL = [None] * 11 + [True]
+
+GOALS = """  goals:
+    annual_revenue_from: 10_000_000
+    annual_revenue_to: 15_000_000
+    year: 2020
+    items:
+      - id: monthly-run-rate
+        title: Monthly revenue at the run-rate ramp
+        metric: monthly_revenue
+        measure: {clause: revenue, check: run-rate}
+        ramp: revenue-run-rate
+      - id: goal-1
+        title: Reach $1,250,000 a month by June and hold it to year end
+        metric: monthly_revenue
+        measure: {clause: revenue, check: run-rate}
+        window: [2020-06-01, 2020-12-31]
+        assess: every_period_in_window
+      - id: goal-2
+        title: June-December surplus makes up January-May
+        metric: cumulative_revenue
+        measure: {clause: revenue, check: make-up}
+        window: [2020-01-01, 2020-12-31]
+        assess: at_window_end
+      - id: goal-3
+        title: $15,000,000 in 2020
+        metric: annual_revenue
+        measure: {clause: revenue, check: annual}
+        window: [2020-01-01, 2020-12-31]
+        assess: at_window_end
+"""
+CLAUSES = """  shared_goals: [monthly-run-rate]
+  clauses:
+    - id: revenue
+      kind: revenue
+      title: Revenue against the run rate, the make-up and the annual goal
+      owner: shared
+      params: {ramp: revenue-run-rate}
+"""
+
+
+def policy(step_back: str = "reset"):
+    text = POLICY.read_text()
+    head, rest = text.split("  goals:\n", 1)
+    text = head + GOALS + rest[rest.index("\n  ramps:") + 1:]
+    head, rest = text.split("  clauses:\n", 1)
+    text = head + CLAUSES + rest[rest.index("\n  rewards:") + 1:]
+    text = text.replace("requires: [speed-to-lead, goal-1]", "requires: [monthly-run-rate]")
+    text = text.replace("step_back: reset", f"step_back: {step_back}")
+    return parse_policy(text, source="twelve-months.yaml")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import pyarrow.csv as pacsv
+
+    from tests.conftest import LEAD_DEFAULTS, PEOPLE, table
+
+    folder = tmp_path_factory.mktemp("twelve")
+    leads, opps = [], []
+    for i, amount in enumerate(REVENUE, start=1):
+        created = datetime.fromisoformat(f"2020-{i:02d}-01T15:00:00+00:00")
+        closed = datetime.fromisoformat(f"2020-{i:02d}-15T15:00:00+00:00")
+        leads.append({**LEAD_DEFAULTS, "lead_id": f"L{i}", "created_at": created})
+        opps.append({"opportunity_id": f"O{i}", "lead_id": f"L{i}", "rep_id": "rep-ny",
+                     "created_at": created, "proposal_submitted_at": created,
+                     "amount": float(amount), "closed_at": closed, "status": "won"})
+    tables = {"people": PEOPLE, "leads": leads, "opportunities": opps}
+    from slapolicy.contract import TABLES
+
+    for name in TABLES:
+        pacsv.write_csv(table(name, tables.get(name, [])), folder / f"{name}.csv")
+    return folder
+
+
+def run_year(doc, data: Path, root: Path) -> list[dict]:
+    standings = []
+    for month in MONTHS:
+        request = AuditRequest(POLICY, month, data, audits=root,
+                               as_of=datetime(2021, 1, 31))
+        result = audit_document(doc, request, compiled=False)
+        result.write(root / doc.id / month)
+        standings.append(result.standing)
+    return standings
+
+
+@pytest.fixture(scope="module")
+def reset_year(data: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    return run_year(policy("reset"), data, tmp_path_factory.mktemp("audits"))
+
+
+def test_twelve_months_reset(reset_year: list[dict]) -> None:
+    standings = reset_year
+    assert [s["ladder"]["stage"] for s in standings] == STAGES_RESET
+    assert [s["rewards"]["monthly_pool"]["eligible"] for s in standings] == POOL
+    assert [s["rewards"]["annual"]["eligible"] for s in standings] == ANNUAL
+    march, december = standings[2], standings[11]
+    assert march["ladder"]["days_in_breach"] == 31 + 29 + 31
+    assert march["ladder"]["owner"] == "executive team"
+    assert march["shared_goals"]["missed"] == ["monthly-run-rate"]
+    assert december["rewards"]["annual"]["why"] == "every annual goal was met"
+    goals = {g["id"]: g for g in december["goals"]}
+    assert goals["goal-3"]["status"] == "met" and goals["goal-3"]["actual"] == 15_000_000
+    assert goals["goal-1"]["status"] == "met" and goals["goal-2"]["status"] == "met"
+    assert {g["id"]: g["status"] for g in standings[6]["goals"]}["goal-3"] == "pending"
+
+
+def test_twelve_months_one_step_down(data: Path, tmp_path: Path) -> None:
+    standings = run_year(policy("one_step_down"), data, tmp_path)
+    assert [s["ladder"]["stage"] for s in standings] == STAGES_ONE_STEP_DOWN
+
+
+def test_forecast_says_how(reset_year: list[dict]) -> None:
+    standings = reset_year
+    april = {g["id"]: g for g in standings[3]["goals"]}["monthly-run-rate"]
+    forecast = april["forecast"]
+    assert forecast["next_date"] == "2020-06-01" and forecast["next_target"] == 1_250_000
+    assert forecast["method"].startswith("least-squares line through the last 3 periods")
+    assert forecast["on_track"] is True  # 0.9M, 0.9M, 1.2M trend to >= 1.25M by June
+
+
+def test_a_missing_earlier_audit_stops_the_run(data: Path, tmp_path: Path) -> None:
+    doc = policy()
+    with pytest.raises(HistoryMissingError) as info:
+        audit_document(doc, AuditRequest(POLICY, "2020-03", data, audits=tmp_path),
+                       compiled=False)
+    assert info.value.missing == ["2020-01", "2020-02"]
+    assert "--backfill" in str(info.value)
