@@ -109,8 +109,13 @@ def run_year(doc, data: Path, root: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def reset_year(data: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    return run_year(policy("reset"), data, tmp_path_factory.mktemp("audits"))
+def audits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("audits")
+
+
+@pytest.fixture(scope="module")
+def reset_year(data: Path, audits_root: Path) -> list[dict]:
+    return run_year(policy("reset"), data, audits_root)
 
 
 def test_twelve_months_reset(reset_year: list[dict]) -> None:
@@ -150,3 +155,41 @@ def test_a_missing_earlier_audit_stops_the_run(data: Path, tmp_path: Path) -> No
                        compiled=False)
     assert info.value.missing == ["2020-01", "2020-02"]
     assert "--backfill" in str(info.value)
+
+
+def test_reward_split_rules(reset_year: list[dict], audits_root: Path) -> None:
+    from slapolicy.decisions import DecisionError, record_split, splits
+
+    doc = policy()
+    with pytest.raises(DecisionError, match="the 2020-03 pool was not earned"):
+        record_split(audits_root, doc, "2020-03", {"marketing": "2500", "sales": "2500"},
+                     ["mkt-lead", "sales-lead"])
+    with pytest.raises(DecisionError, match="add up to 4000, not the pool's 5000"):
+        record_split(audits_root, doc, "2020-04", {"marketing": "2000", "sales": "2000"},
+                     ["mkt-lead", "sales-lead"])
+    with pytest.raises(DecisionError, match="lacks the approval of sales-lead"):
+        record_split(audits_root, doc, "2020-04", {"marketing": "2500", "sales": "2500"},
+                     ["mkt-lead"])
+    entry = record_split(audits_root, doc, "2020-04", {"marketing": "3000", "sales": "2000"},
+                         ["sales-lead", "mkt-lead"])
+    assert entry["shares"] == {"marketing": "3000", "sales": "2000"}
+    with pytest.raises(DecisionError, match="split already"):
+        record_split(audits_root, doc, "2020-04", {"marketing": "2500", "sales": "2500"},
+                     ["mkt-lead", "sales-lead"])
+    assert [e["period"] for e in splits(audits_root, doc.id)] == ["2020-04"]
+
+
+def test_dispute_goes_to_the_panel(reset_year: list[dict], audits_root: Path) -> None:
+    from slapolicy.decisions import DecisionError, decide_dispute, disputes, raise_dispute
+
+    doc = policy()
+    with pytest.raises(DecisionError, match="has no breach of revenue by nobody"):
+        raise_dispute(audits_root, doc, "2020-02", "revenue", "nobody", "sales-lead", "x")
+    d = raise_dispute(audits_root, doc, "2020-02", "revenue", "company", "sales-lead",
+                      "two deals closed on 1 March were signed in February")
+    assert d["panel"] == ["ceo", "cmo", "cso"]
+    with pytest.raises(DecisionError, match="must be decided by the panel: ceo, cmo, cso"):
+        decide_dispute(audits_root, doc, d["id"], "overturned", ["ceo"])
+    decide_dispute(audits_root, doc, d["id"], "upheld", ["cmo", "cso", "ceo"], "booked as closed")
+    (only,) = disputes(audits_root, doc.id)
+    assert (only["status"], only["decided_by"]) == ("upheld", ["ceo", "cmo", "cso"])

@@ -177,5 +177,108 @@ def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month
     click.echo(f"audits: {audits.resolve()}")
 
 
+@main.group()
+def reward() -> None:
+    """Record decisions about rewards."""
+
+
+@reward.command("split")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--period", required=True)
+@click.option("--share", "shares", multiple=True, required=True, metavar="TEAM=AMOUNT",
+              help="A team's share of the pool, e.g. --share marketing=2500 (repeat).")
+@click.option("--approved-by", "approved_by", multiple=True, required=True,
+              help="Team lead person id (repeat; both leads must approve).")
+@click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
+              show_default=True)
+def reward_split(policy_path: Path, period: str, shares: tuple[str, ...],
+                 approved_by: tuple[str, ...], audits: Path) -> None:
+    """Record how the team leads split an earned monthly pool."""
+    from slapolicy.decisions import record_split
+    from slapolicy.policy import load_policy
+
+    try:
+        parsed = dict(_pair(s) for s in shares)
+        entry = record_split(audits, load_policy(policy_path), period, parsed, list(approved_by))
+    except SlapolicyError as e:
+        _fail(e)
+    click.echo(f"{period} pool split: " + ", ".join(f"{k} {v}" for k, v in entry["shares"].items()))
+
+
+def _pair(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise click.BadParameter(f"{text!r} is not TEAM=AMOUNT", param_hint="--share")
+    team, amount = text.split("=", 1)
+    return team.strip(), amount.strip()
+
+
+@main.group()
+def dispute() -> None:
+    """Dispute breaches before the conflict panel, and record its decisions."""
+
+
+@dispute.command("raise")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--period", required=True)
+@click.option("--clause", "clause_id", required=True)
+@click.option("--subject", "subject_id", required=True)
+@click.option("--by", "raised_by", required=True, help="Person id raising the dispute.")
+@click.option("--reason", required=True)
+@click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
+              show_default=True)
+def dispute_raise(policy_path: Path, period: str, clause_id: str, subject_id: str,
+                  raised_by: str, reason: str, audits: Path) -> None:
+    """Dispute one breach; it goes to the policy's conflict panel."""
+    from slapolicy.decisions import raise_dispute
+    from slapolicy.policy import load_policy
+
+    try:
+        entry = raise_dispute(audits, load_policy(policy_path), period, clause_id, subject_id,
+                              raised_by, reason)
+    except SlapolicyError as e:
+        _fail(e)
+    click.echo(f"{entry['id']} raised; panel: {', '.join(entry['panel'])}")
+
+
+@dispute.command("decide")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--id", "dispute_id", required=True)
+@click.option("--decision", type=click.Choice(["upheld", "overturned"]), required=True)
+@click.option("--by", "decided_by", multiple=True, required=True, help="Panel member (repeat).")
+@click.option("--note", default="")
+@click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
+              show_default=True)
+def dispute_decide(policy_path: Path, dispute_id: str, decision: str,
+                   decided_by: tuple[str, ...], note: str, audits: Path) -> None:
+    """Record the conflict panel's binding decision."""
+    from slapolicy.decisions import decide_dispute
+    from slapolicy.policy import load_policy
+
+    try:
+        entry = decide_dispute(audits, load_policy(policy_path), dispute_id, decision,
+                               list(decided_by), note)
+    except SlapolicyError as e:
+        _fail(e)
+    click.echo(f"{entry['id']}: {entry['decision']} by {', '.join(entry['decided_by'])}")
+
+
+@dispute.command("list")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
+              show_default=True)
+def dispute_list(policy_path: Path, audits: Path) -> None:
+    """List disputes and their decisions."""
+    from slapolicy.decisions import disputes
+    from slapolicy.policy import load_policy
+
+    try:
+        items = disputes(audits, load_policy(policy_path).id)
+    except SlapolicyError as e:
+        _fail(e)
+    for d in items:
+        click.echo(f"{d['id']} {d['period']} {d['clause_id']} {d['subject_id']}: {d['status']}"
+                   f" (raised by {d['raised_by']}: {d['reason']})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -96,3 +96,64 @@ def _show(value: float | None) -> str:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def standing_html(result: AuditResult) -> str:
+    """Shared goals, the consequence ladder, rewards and review state."""
+    s = result.standing
+    if not s:
+        return ""
+    parts = ['<div class="slap">']
+    shared = s["shared_goals"]
+    parts.append("<h2>Shared goals</h2><p>Both teams are accountable for every shared goal. "
+                 + (badge("pass") + " all met" if shared["met"]
+                    else badge("fail") + " missed: " + html.escape(", ".join(shared["missed"])))
+                 + "</p>")
+    ladder = s["ladder"]
+    if ladder["stage"]:
+        actions = "".join(f"<li>{html.escape(a)}</li>" for a in ladder["actions"])
+        parts.append(
+            f"<h2>Consequence ladder: stage {ladder['stage']}</h2>"
+            f"<p>Shared goals missed {ladder['consecutive_missed']} period(s) in a row "
+            f"({ladder['days_in_breach']} days in breach). Owner: "
+            f"<b>{html.escape(ladder['owner'] or '')}</b>. Actions due:</p><ul>{actions}</ul>")
+    else:
+        parts.append("<h2>Consequence ladder: stage 0</h2><p>No escalation is due.</p>")
+    rows = []
+    for g in s["goals"]:
+        f = g.get("forecast") or {}
+        forecast = ""
+        if f.get("next_date"):
+            verdict = {True: "on track", False: "at risk", None: "unknown"}[f.get("on_track")]
+            forecast = (f"{verdict} for {_show(f.get('next_target'))} by {f['next_date']}: "
+                        f"{html.escape(f.get('method', ''))}")
+        rows.append(
+            f"<tr><td><b>{html.escape(g['id'])}</b><br>{html.escape(g['title'])}</td>"
+            f"<td>{badge(_goal_badge(g['status']))} {html.escape(g['status'])}</td>"
+            f'<td class="num">{_show(g.get("target"))}</td>'
+            f'<td class="num">{_show(g.get("actual"))}</td><td>{forecast}</td></tr>')
+    parts.append("<h2>Goals</h2><table><tr><th>Goal</th><th>Status</th><th>Target in force</th>"
+                 "<th>Actual</th><th>Forecast</th></tr>" + "".join(rows) + "</table>")
+    pool, annual = s["rewards"]["monthly_pool"], s["rewards"]["annual"]
+    earned = pool.get("eligible")
+    parts.append(
+        "<h2>Rewards</h2><table>"
+        f"<tr><th>Monthly pool</th><td>{'EARNED' if earned else 'not earned'}: "
+        f"{_show(pool['amount'])} {html.escape(pool['currency'])}, split "
+        f"{html.escape(pool['split'])}</td><td>{html.escape(pool.get('why') or '')}</td></tr>"
+        f"<tr><th>Annual reward</th><td>{html.escape(annual['description'])}: "
+        f"{'EARNED' if annual.get('eligible') else 'not earned'}</td>"
+        f"<td>{html.escape(annual.get('why') or '')}</td></tr></table>")
+    review = s["review"]
+    if review["due"]:
+        parts.append("<h2>SLA review due</h2><ul>" + "".join(
+            f"<li>{html.escape(r)}</li>" for r in review["reasons"]) + "</ul>")
+    else:
+        parts.append("<h2>SLA review</h2><p>No review trigger fired this period.</p>")
+    parts.append(f"<p>History read: {html.escape(', '.join(s['history']['periods']) or 'none')} "
+                 f"(source: {html.escape(s['history']['source'])}).</p></div>")
+    return "".join(parts)
+
+
+def _goal_badge(status: str) -> str:
+    return {"met": "pass", "missed": "fail", "error": "error"}.get(status, "warn")
