@@ -87,8 +87,14 @@ def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_audit_exit_codes(demo_db: Path, tmp_path: Path) -> None:
-    ok = _cli("audit", "--policy", str(POLICY), "--period", "2020-02", "--data", str(demo_db),
-              "--audits", str(tmp_path))
+    args = ("audit", "--policy", str(POLICY), "--period", "2020-02", "--data", str(demo_db),
+            "--audits", str(tmp_path))
+    stopped = _cli(*args)
+    assert stopped.returncode == 2
+    assert "period(s) 2020-01 of company-a have no audit" in stopped.stderr
+    assert "--backfill" in stopped.stderr and not (tmp_path / "company-a").exists()
+    ok = _cli(*args, "--backfill")
+    assert (tmp_path / "company-a" / "2020-01" / "results.json").exists()
     results = json.loads((tmp_path / "company-a" / "2020-02" / "results.json").read_text())
     expected = 1 if results["summary"]["status"] in ("fail", "error") else 0
     assert ok.returncode == expected, ok.stderr

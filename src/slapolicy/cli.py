@@ -16,6 +16,7 @@ from slapolicy.errors import AuditRunError, SlapolicyError
 
 EXIT_CLEAN, EXIT_BREACHES, EXIT_USER, EXIT_RUN = 0, 1, 2, 3
 _USER_ERRORS = {"PolicyError", "UnknownClauseKindError", "DataSourceError", "ContractViolation",
+                "HistoryMissingError", "DecisionError",
                 "CalendarError", "PeriodError", "StaleSuiteError"}
 
 
@@ -50,13 +51,15 @@ def main() -> None:
               help="Folder of compiled suites [default: expectations/ beside policies/].")
 @click.option("--exceptions", type=click.Path(path_type=Path), default=None,
               help="Period file of excusals [default: policies/exceptions/<id>/<period>.yaml].")
+@click.option("--backfill", is_flag=True,
+              help="Audit earlier periods that have no audit first, oldest first.")
 def audit(policy_path: Path, period: str, data: Path, data_zone: str | None,
           as_of: str | None, audits: Path, notebook: Path, expectations: Path | None,
-          exceptions: Path | None) -> None:
+          exceptions: Path | None, backfill: bool) -> None:
     """Audit one period: run the notebook, write audits/<policy>/<period>/."""
     try:
         code = _audit_one(policy_path, period, data, data_zone, as_of, audits, notebook,
-                          expectations, exceptions)
+                          expectations, exceptions, backfill)
     except SlapolicyError as e:
         _fail(e)
     sys.exit(code)
@@ -64,8 +67,10 @@ def audit(policy_path: Path, period: str, data: Path, data_zone: str | None,
 
 def _audit_one(policy_path: Path, period: str, data: Path, data_zone: str | None,
                as_of: str | None, audits: Path, notebook: Path,
-               expectations: Path | None = None, exceptions: Path | None = None) -> int:
+               expectations: Path | None = None, exceptions: Path | None = None,
+               backfill: bool = False) -> int:
     from slapolicy.audit import AuditRequest, audit_folder, default_expectations_dir
+    from slapolicy.history import HistoryMissingError, load_history
     from slapolicy.notebook import execute_audit
     from slapolicy.periods import Period
     from slapolicy.policy import load_policy
@@ -77,6 +82,14 @@ def _audit_one(policy_path: Path, period: str, data: Path, data_zone: str | None
     label = Period.parse(period, doc.policy.periods.unit).label
     DataSource.from_arg(data, data_zone)
     load_suite(expectations or default_expectations_dir(policy_path), doc)
+    try:
+        load_history(audits, doc.policy, Period.parse(label, doc.policy.periods.unit))
+    except HistoryMissingError as e:
+        if not backfill:
+            raise
+        for missing in e.missing:  # oldest first: each one's history is then complete
+            _audit_one(policy_path, missing, data, data_zone, as_of, audits, notebook,
+                       expectations, None)
     when = None
     if as_of:
         try:
@@ -88,7 +101,8 @@ def _audit_one(policy_path: Path, period: str, data: Path, data_zone: str | None
             from datetime import UTC
             when = when.astimezone(UTC).replace(tzinfo=None)
     request = AuditRequest(policy=policy_path, period=label, data=data, data_zone=data_zone,
-                           as_of=when, expectations=expectations, exceptions=exceptions)
+                           as_of=when, expectations=expectations, exceptions=exceptions,
+                           audits=audits)
     out = execute_audit(request, audit_folder(audits, doc.id, label), notebook)
     summary = load_results(out.results)["summary"]
     click.echo(f"{doc.id} {label}: {summary['status']} - "
