@@ -110,9 +110,15 @@ def _evaluate_check(
             f"{verdict['unexpected_count']}; the facts are inconsistent"))
         return detail, []
     if not subjects:
-        detail["message"] = detail["message"] or f"no {spec.subject_type}s in scope this period"
+        detail["message"] = detail["message"] or f"no {_plural(spec.subject_type)} in scope this period"
     detail["status"] = _status(verdict["success"], detail["compliance"], clause)
     return detail, found
+
+
+def _plural(noun: str) -> str:
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun if noun.endswith("s") else noun + "s"
 
 
 def _status(success: bool, compliance: float | None, clause: Clause) -> Status:

@@ -1,0 +1,108 @@
+"""MQLs worked: no MQL is left unworked.
+
+"Every MQL is worked by email or phone within 7 days of entering the funnel."
+The subjects are the leads that became MQLs in the period (``leads.mql_at``).
+The clock starts when the lead entered the funnel (``leads.created_at``; or,
+with ``starts_at: mql_at``, when it became an MQL) and stops at the first
+activity of one of ``kinds`` (call, email) on the lead at or after that instant,
+by whichever rep; it runs in calendar days. Under the default a lead that
+became an MQL more than ``within`` after entering the funnel is already late
+unless sales worked it before it qualified.
+
+An MQL never worked is measured to ``as_of``: a breach once that is over the
+threshold, and pending (not counted) before. ``rep_id`` is the lead's owner.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
+
+import ibis
+from pydantic import Field
+
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
+from slapolicy.clauses.common import facts_select, hours_between, in_period
+from slapolicy.contract import ACTIVITY_KINDS
+from slapolicy.policy.units import Duration
+
+if TYPE_CHECKING:
+    from slapolicy.engine import AuditContext
+    from slapolicy.policy.model import Clause, Policy
+
+
+class MqlWorkedParams(Params):
+    within: Duration = Field(default=timedelta(days=7),
+                             description="from entering the funnel to the first email or call")
+    kinds: list[str] = Field(default_factory=lambda: ["call", "email"],
+                             description="activity kinds that count as working the lead")
+    starts_at: Literal["created_at", "mql_at"] = Field(
+        "created_at", description="the clock starts when the lead entered the funnel, or "
+                                  "when it became an MQL")
+
+
+class MqlWorked(ClauseKind):
+    name = "mql_worked"
+    Params = MqlWorkedParams
+    description = "Every MQL is worked by email or phone within N days of entering the funnel."
+
+    def checks(self, clause: Clause, params: MqlWorkedParams) -> list[CheckSpec]:
+        start = ("entering the funnel" if params.starts_at == "created_at"
+                 else "becoming an MQL")
+        return [CheckSpec("worked", "at_most", "days", "lead",
+                          description=f"days from {start} to the first "
+                                      f"{' or '.join(params.kinds)}")]
+
+    def check_policy(self, policy: Policy, clause: Clause,
+                     params: MqlWorkedParams) -> list[str]:
+        unknown = [k for k in params.kinds if k not in ACTIVITY_KINDS]
+        if unknown:
+            return [f"kinds {unknown} are not activity kinds ({', '.join(ACTIVITY_KINDS)})"]
+        if not params.kinds:
+            return ["kinds is empty: name the activity kinds that count as working a lead"]
+        return []
+
+    def facts(self, ctx: AuditContext, clause: Clause,
+              params: MqlWorkedParams) -> dict[str, Facts]:
+        leads = ctx.table("leads")
+        leads = leads.filter(in_period(ctx, leads.mql_at))
+        leads = leads.mutate(clock_start=leads[params.starts_at])
+        acts = ctx.table("activities")
+        acts = acts.filter(acts.kind.isin(params.kinds))
+        first = (
+            leads.select("lead_id", "clock_start")
+            .inner_join(acts.select("lead_id", "occurred_at"), "lead_id")
+            .filter(lambda t: t.occurred_at >= t.clock_start)
+            .group_by("lead_id")
+            .agg(first_worked_at=lambda t: t.occurred_at.min())
+        )
+        t = leads.left_join(first, "lead_id").select(
+            lead_id=leads.lead_id,
+            owner_id=leads.owner_id,
+            source=leads.source,
+            created_at=leads.created_at,
+            mql_at=leads.mql_at,
+            clock_start=leads.clock_start,
+            first_worked_at=first.first_worked_at,
+        )
+        as_of = ibis.literal(ctx.as_of, type="timestamp")
+        t = t.mutate(worked=t.first_worked_at.notnull())
+        t = t.mutate(observed_d=hours_between(t.clock_start, t.first_worked_at.coalesce(as_of))
+                     / 24.0)
+        threshold = params.within.total_seconds() / 86400
+
+        # Unworked MQLs still inside their window are not yet due: pending, not compliant.
+        due = t.worked | (t.observed_d > threshold)
+        pending = int(t.filter(~due).count().execute())
+        d = t.filter(due)
+        table = facts_select(
+            d, subject_id=d.lead_id, rep_id=d.owner_id, observed=d.observed_d,
+            threshold=ibis.literal(threshold),
+            source=d.source, created_at=d.created_at, mql_at=d.mql_at,
+            first_worked_at=d.first_worked_at, worked=d.worked,
+        )
+        notes = []
+        if (int(ctx.table("activities").count().execute()) == 0
+                and int(leads.count().execute()) > 0):
+            notes.append("the activities table is empty: every MQL counts as never worked")
+        return {"worked": Facts(table, pending=pending, notes=notes)}

@@ -1,0 +1,110 @@
+"""Recycling: a lead sales returns is enrolled in a nurture track, promptly.
+
+The subjects are the leads sales returned to marketing in the period
+(``leads.returned_at``); marketing owns what happens next. Two checks:
+
+- ``enrolled``: wall-clock hours from the return to ``leads.nurture_enrolled_at``,
+  at most ``within``. An enrolment stamped *before* the return belongs to an
+  earlier cycle and does not count: such a lead, like one never enrolled, is
+  measured to ``as_of`` and is a breach once that is over the threshold, and
+  pending (not counted) before.
+- ``track``: the lead's ``nurture_track`` is one of the policy's
+  ``definitions.nurture_tracks`` (or of ``tracks`` when given): 1 when it is,
+  0 when not. A lead not yet enrolled after its return is pending here; the
+  ``enrolled`` check judges the delay.
+
+``rep_id`` is the marketer credited with the lead (``leads.marketer_id``): the
+person who recycles it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import ibis
+from pydantic import Field
+
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
+from slapolicy.clauses.common import facts_select, hours_between, in_period
+from slapolicy.policy.units import Duration
+
+if TYPE_CHECKING:
+    from slapolicy.engine import AuditContext
+    from slapolicy.policy.model import Clause, Policy
+
+
+class RecyclingParams(Params):
+    within: Duration = Field(default=timedelta(hours=24),
+                             description="wall-clock time from return to enrolment")
+    tracks: list[str] | None = Field(
+        None, description="accepted track ids; null accepts every definitions.nurture_tracks id")
+
+
+class Recycling(ClauseKind):
+    name = "recycling"
+    Params = RecyclingParams
+    description = "Every returned lead is enrolled in a defined nurture track within N hours."
+
+    def checks(self, clause: Clause, params: RecyclingParams) -> list[CheckSpec]:
+        return [
+            CheckSpec("enrolled", "at_most", "hours", "lead",
+                      description="hours from the return to nurture enrolment"),
+            CheckSpec("track", "at_least", "flag", "lead",
+                      description="1 when the lead's nurture track is a defined track, else 0"),
+        ]
+
+    def check_policy(self, policy: Policy, clause: Clause,
+                     params: RecyclingParams) -> list[str]:
+        defined = [t.id for t in policy.definitions.nurture_tracks]
+        if not defined:
+            return ["definitions.nurture_tracks is empty: define the tracks returned leads "
+                    "are enrolled in (awareness, consideration, decision)"]
+        if params.tracks is not None:
+            if not params.tracks:
+                return ["tracks is an empty list: omit it to accept every defined track"]
+            unknown = [t for t in params.tracks if t not in defined]
+            if unknown:
+                return [f"tracks {unknown} are not in definitions.nurture_tracks ({defined})"]
+        return []
+
+    def facts(self, ctx: AuditContext, clause: Clause,
+              params: RecyclingParams) -> dict[str, Facts]:
+        tracks = (params.tracks if params.tracks is not None
+                  else [t.id for t in ctx.doc.policy.definitions.nurture_tracks])
+        leads = ctx.table("leads")
+        t = leads.filter(in_period(ctx, leads.returned_at))
+        # An enrolment before the return is a previous cycle's, not this one's.
+        enrolled = t.nurture_enrolled_at.notnull() & (t.nurture_enrolled_at >= t.returned_at)
+        as_of = ibis.literal(ctx.as_of, type="timestamp")
+        t = t.mutate(
+            enrolled=enrolled,
+            observed_h=hours_between(t.returned_at, ibis.ifelse(enrolled, t.nurture_enrolled_at,
+                                                                as_of)),
+        )
+        threshold = params.within.total_seconds() / 3600
+
+        due = t.enrolled | (t.observed_h > threshold)
+        pending = int(t.filter(~due).count().execute())
+        d = t.filter(due)
+        on_time = facts_select(
+            d, subject_id=d.lead_id, rep_id=d.marketer_id, observed=d.observed_h,
+            threshold=ibis.literal(threshold),
+            returned_at=d.returned_at, nurture_enrolled_at=d.nurture_enrolled_at,
+            enrolled=d.enrolled, nurture_track=d.nurture_track, owner_id=d.owner_id,
+        )
+
+        waiting = int(t.filter(~t.enrolled).count().execute())
+        e = t.filter(t.enrolled)
+        track_ok = e.nurture_track.notnull() & e.nurture_track.isin(tracks)
+        track = facts_select(
+            e, subject_id=e.lead_id, rep_id=e.marketer_id,
+            observed=ibis.ifelse(track_ok, 1.0, 0.0).fill_null(0.0),
+            threshold=ibis.literal(1.0),
+            nurture_track=e.nurture_track, nurture_enrolled_at=e.nurture_enrolled_at,
+            returned_at=e.returned_at, accepted_tracks=ibis.literal(", ".join(tracks)),
+        )
+        return {
+            "enrolled": Facts(on_time, pending=pending),
+            "track": Facts(track, pending=waiting),
+        }
