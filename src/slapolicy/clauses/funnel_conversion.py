@@ -1,0 +1,146 @@
+"""Funnel conversion: marketing's KPIs visitor to lead, lead to MQL and MQL to SQL.
+
+One company-level subject, three checks, each at least a threshold:
+
+- ``visitor-to-lead``: leads created in the period / website visitors on the
+  period's local dates (``web_traffic``);
+- ``lead-to-mql``: MQLs (``mql_at`` in the period) / leads created in the period;
+- ``mql-to-sql``: SQLs (``sql_at`` in the period) / MQLs in the period.
+
+The seeds name these KPIs but give no figures; the defaults (0.02, 0.20, 0.30)
+are placeholders, the last two equal to Company A's review triggers. A threshold
+of ``null`` disables its check. Nothing passes silently: ``web_traffic`` with no
+rows for the period, days of the period missing from it, or a zero denominator is
+an error naming the cause. While the period is open (the audit's as-of instant
+is before its end) every rate is pending: it is judged once the period closes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import ibis
+from pydantic import Field, model_validator
+
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
+from slapolicy.clauses.common import facts_select, in_period
+from slapolicy.clauses.rep_load import period_open
+
+if TYPE_CHECKING:
+    from slapolicy.engine import AuditContext
+    from slapolicy.policy.model import Clause
+
+#: check name -> (params field, numerator, denominator, what the denominator counts)
+RATES = {
+    "visitor-to-lead": ("visitor_to_lead", "leads", "visitors", "website visitors"),
+    "lead-to-mql": ("lead_to_mql", "mqls", "leads", "leads created"),
+    "mql-to-sql": ("mql_to_sql", "sqls", "mqls", "MQLs"),
+}
+
+
+class FunnelConversionParams(Params):
+    visitor_to_lead: float | None = Field(0.02, ge=0, le=1,
+                                          description="leads per visitor; null disables")
+    lead_to_mql: float | None = Field(0.20, ge=0, le=1,
+                                      description="MQLs per lead created; null disables")
+    mql_to_sql: float | None = Field(0.30, ge=0, le=1,
+                                     description="SQLs per MQL; null disables")
+
+    @model_validator(mode="after")
+    def _something_enabled(self) -> FunnelConversionParams:
+        if all(getattr(self, f) is None for f, *_ in RATES.values()):
+            raise ValueError("every check is disabled (all thresholds null); "
+                             "set one, or disable the clause with `enabled: false`")
+        return self
+
+
+class FunnelConversion(ClauseKind):
+    name = "funnel_conversion"
+    Params = FunnelConversionParams
+    description = "Visitor-to-lead, lead-to-MQL and MQL-to-SQL conversion rates."
+
+    def checks(self, clause: Clause, params: FunnelConversionParams) -> list[CheckSpec]:
+        return [
+            CheckSpec(check, "at_least", f"{num} per {den}", "company", level="aggregate",
+                      description=f"{num} / {den} in the period")
+            for check, (field, num, den, _) in RATES.items()
+            if getattr(params, field) is not None
+        ]
+
+    def facts(self, ctx: AuditContext, clause: Clause,
+              params: FunnelConversionParams) -> dict[str, Facts]:
+        label = ctx.period.label
+        enabled = [c for c, (field, *_) in RATES.items() if getattr(params, field) is not None]
+        if period_open(ctx):
+            # A rate to date is no verdict: every check waits for the period to close.
+            note = (f"{label} is still open at {ctx.as_of.isoformat()}Z: the rate is judged "
+                    "once the period closes (pending)")
+            empty = facts_select(ctx.table("leads").limit(0), subject_id=ibis.literal("company"),
+                                 observed=0.0, threshold=0.0)
+            return {c: Facts(table=empty, pending=1, notes=[note]) for c in enabled}
+        leads = ctx.table("leads")
+        totals = leads.aggregate(
+            leads=in_period(ctx, leads.created_at).ifelse(1, 0).sum().coalesce(0),
+            mqls=in_period(ctx, leads.mql_at).ifelse(1, 0).sum().coalesce(0),
+            sqls=in_period(ctx, leads.sql_at).ifelse(1, 0).sum().coalesce(0),
+        )
+        notes: dict[str, list[str]] = {check: [] for check in RATES}
+        if params.visitor_to_lead is not None:
+            traffic = self._traffic(ctx)
+            totals = totals.cross_join(traffic)
+            notes["visitor-to-lead"].append("visitors on the local dates "
+                                            f"{ctx.period.start} to {ctx.period.end - timedelta(1)}")
+        row = totals.execute().iloc[0]
+
+        out: dict[str, Facts] = {}
+        for check, (field, num, den, what) in RATES.items():
+            threshold = getattr(params, field)
+            if threshold is None:
+                continue
+            if int(row[den]) == 0:
+                if den == "visitors":
+                    raise ValueError(f"web_traffic has no visitors for {label}; load the "
+                                     "web_traffic table or disable the visitor-to-lead check")
+                raise ValueError(
+                    f"{check}: no {what} in {label}, so the rate is undefined; check the "
+                    f"period and the data, or disable the {check} check ({field}: null)")
+            evidence: dict[str, Any] = {"leads": totals.leads, "mqls": totals.mqls,
+                                        "sqls": totals.sqls}
+            if "visitors" in totals.columns:
+                evidence["visitors"] = totals.visitors
+                evidence["traffic_days"] = totals.traffic_days
+            table = facts_select(
+                totals, subject_id=ibis.literal("company"),
+                observed=totals[num].cast("float64") / totals[den].cast("float64"),
+                threshold=ibis.literal(float(threshold)), **evidence)
+            out[check] = Facts(table=table, notes=notes[check])
+        return out
+
+    @staticmethod
+    def _traffic(ctx: AuditContext) -> Any:
+        """Visitors on the period's local dates; raises when days are missing."""
+        label = ctx.period.label
+        start, end = ctx.period.start, ctx.period.end
+        web = ctx.table("web_traffic")
+        web = web.filter((web.day >= ibis.literal(start)) & (web.day < ibis.literal(end)))
+        traffic = web.aggregate(visitors=web.visitors.sum().coalesce(0),
+                                traffic_days=web.count())
+        days = int(web.count().execute())
+        if days == 0:
+            raise ValueError(f"web_traffic has no visitors for {label}; load the "
+                             "web_traffic table or disable the visitor-to-lead check")
+        due = (end - start).days
+        if days < due:
+            # A missing day would inflate the rate: name the first one.
+            import pandas as pd
+
+            have = {pd.Timestamp(d).date() for d in web.select("day").execute()["day"]}
+            missing = [start + timedelta(days=i) for i in range(due)
+                       if start + timedelta(days=i) not in have]
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise ValueError(
+                f"web_traffic covers {days} of the {due} days of {label} (missing "
+                f"{missing[0]}{more}); load the missing days or disable the "
+                "visitor-to-lead check")
+        return traffic

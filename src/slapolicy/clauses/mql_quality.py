@@ -1,0 +1,134 @@
+"""MQL quality: the period's MQLs fit the ideal customer profile and score high enough.
+
+The thresholds come from the policy's ``definitions.mql`` (one definition for
+both teams). The period's MQLs are the leads whose ``mql_at`` falls in it.
+
+- ``icp`` (per lead): how many of the six profile attributes (industry, company
+  size, department, job title, technology, content fit) match the ICP lists, at
+  least ``icp.min_matches``. Matching ignores case and surrounding spaces; an
+  empty list in the policy accepts any value; a null attribute never matches.
+- ``fit`` / ``interest`` (per lead): ``fit_score`` / ``interest_score`` at least
+  ``scoring.fit_min`` / ``scoring.interest_min``.
+- ``acceptance`` (team marketing): the share of the period's MQLs that sales
+  accepted (``sql_at`` set, at or before the audit's as-of instant), at least
+  ``acceptance_rate``; unset, that is the policy's review trigger
+  ``mql_to_sql_rate_below``, or 0.30 when the policy has none. With no MQLs the
+  rate is undefined: the check has no subject and says so. While the period is
+  open the rate is pending (the row checks are final and judged at once).
+
+Row checks carry ``rep_id`` = the lead's owner; the clause is marketing's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ibis
+from pydantic import Field
+
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
+from slapolicy.clauses.common import facts_select
+from slapolicy.clauses.rep_load import period_mqls, settle
+
+if TYPE_CHECKING:
+    from slapolicy.engine import AuditContext
+    from slapolicy.policy.model import Clause, Icp, Policy
+
+DEFAULT_ACCEPTANCE = 0.30
+
+#: leads column -> ICP list attribute of ``definitions.mql.icp``.
+ICP_ATTRIBUTES = {
+    "industry": "industries",
+    "company_size": "company_sizes",
+    "department": "departments",
+    "job_title": "job_titles",
+    "technology": "technologies",
+    "content_fit": "content_fit",
+}
+
+
+class MqlQualityParams(Params):
+    acceptance_rate: float | None = Field(
+        None, ge=0, le=1,
+        description="share of MQLs sales accepts; unset: review.triggers.mql_to_sql_rate_below, "
+                    "else 0.30")
+
+
+def acceptance_threshold(policy: Policy, params: MqlQualityParams) -> float:
+    if params.acceptance_rate is not None:
+        return params.acceptance_rate
+    trigger = policy.review.triggers.mql_to_sql_rate_below
+    return trigger if trigger is not None else DEFAULT_ACCEPTANCE
+
+
+def icp_matches(t: Any, icp: Icp) -> dict[str, Any]:
+    """Per attribute column, a boolean expression: the lead's value matches the ICP."""
+    out = {}
+    for column, attr in ICP_ATTRIBUTES.items():
+        allowed = sorted({str(v).strip().lower() for v in getattr(icp, attr)})
+        value = t[column]
+        match = value.notnull()
+        if allowed:
+            match = match & value.strip().lower().isin(allowed)
+        out[column] = match.fill_null(False)
+    return out
+
+
+class MqlQuality(ClauseKind):
+    name = "mql_quality"
+    Params = MqlQualityParams
+    description = "MQLs meet the ideal customer profile and the fit and interest thresholds."
+
+    def checks(self, clause: Clause, params: MqlQualityParams) -> list[CheckSpec]:
+        return [
+            CheckSpec("icp", "at_least", "ICP attributes", "lead",
+                      description="ICP attributes (of six) the MQL matches"),
+            CheckSpec("fit", "at_least", "points", "lead", description="the MQL's fit score"),
+            CheckSpec("interest", "at_least", "points", "lead",
+                      description="the MQL's interest score"),
+            CheckSpec("acceptance", "at_least", "share of MQLs", "team", level="aggregate",
+                      description="share of the period's MQLs that sales accepted (SQL)"),
+        ]
+
+    def facts(self, ctx: AuditContext, clause: Clause,
+              params: MqlQualityParams) -> dict[str, Facts]:
+        mql = ctx.doc.policy.definitions.mql
+        t = period_mqls(ctx)
+        common = dict(rep_id=t.owner_id, marketer_id=t.marketer_id, source=t.source,
+                      mql_at=t.mql_at)
+
+        matches = icp_matches(t, mql.icp)
+        n_matches: Any = ibis.literal(0)
+        missed: Any = ibis.literal("")
+        for column, match in matches.items():
+            n_matches = n_matches + match.ifelse(1, 0)
+            missed = missed.concat(match.ifelse("", f"{column} "))
+        icp = facts_select(t, subject_id=t.lead_id, observed=n_matches,
+                           threshold=ibis.literal(float(mql.icp.min_matches)),
+                           missed=missed.strip(), **common,
+                           **{c: t[c] for c in ICP_ATTRIBUTES})
+
+        scores = dict(fit_score=t.fit_score, interest_score=t.interest_score)
+        fit = facts_select(t, subject_id=t.lead_id, observed=t.fit_score,
+                           threshold=ibis.literal(float(mql.scoring.fit_min)),
+                           **common, **scores)
+        interest = facts_select(t, subject_id=t.lead_id, observed=t.interest_score,
+                                threshold=ibis.literal(float(mql.scoring.interest_min)),
+                                **common, **scores)
+
+        as_of = ibis.literal(ctx.as_of, type="timestamp")
+        accepted = t.sql_at.notnull() & (t.sql_at <= as_of)
+        totals = t.aggregate(mqls=t.count(), accepted=accepted.ifelse(1, 0).sum().coalesce(0))
+        totals = totals.filter(totals.mqls > 0)
+        acceptance = facts_select(
+            totals, subject_id=ibis.literal("marketing"),
+            observed=totals.accepted.cast("float64") / totals.mqls.cast("float64"),
+            threshold=ibis.literal(acceptance_threshold(ctx.doc.policy, params)),
+            mqls=totals.mqls, accepted=totals.accepted,
+        )
+        acceptance, pending, notes = settle(ctx, acceptance, "acceptance", "team", "never")
+        if int(t.count().execute()) == 0:
+            notes.append(f"no MQLs in {ctx.period.label}: the acceptance rate is undefined")
+        return {"icp": Facts(table=icp), "fit": Facts(table=fit),
+                "interest": Facts(table=interest),
+                "acceptance": Facts(table=acceptance, pending=pending, notes=notes)}
