@@ -64,12 +64,15 @@ CLAUSES = """  shared_goals: [monthly-run-rate]
 
 
 def policy(step_back: str = "reset"):
-    text = POLICY.read_text()
+    import re
+
+    text = re.sub(r"^  shared_goals: \[.*\]\n", "", POLICY.read_text(), flags=re.M)
     head, rest = text.split("  goals:\n", 1)
     text = head + GOALS + rest[rest.index("\n  ramps:") + 1:]
     head, rest = text.split("  clauses:\n", 1)
     text = head + CLAUSES + rest[rest.index("\n  rewards:") + 1:]
-    text = text.replace("requires: [speed-to-lead, goal-1]", "requires: [monthly-run-rate]")
+    text = re.sub(r"^(\s+)requires: \[monthly-run-rate.*\]$", r"\1requires: [monthly-run-rate]",
+                  text, flags=re.M)
     text = text.replace("step_back: reset", f"step_back: {step_back}")
     return parse_policy(text, source="twelve-months.yaml")
 

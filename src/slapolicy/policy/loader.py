@@ -260,7 +260,7 @@ def _policy_error(
             hint = f"add `{loc[-1]}:` here"
         if not loc and isinstance(node, CommentedMap):
             # Cross-field checks name the key they are about first: point at that key.
-            head = msg.split(" ", 1)[0].split(".")
+            head = msg.split(" ", 1)[0].rstrip(":").split(".")
             if head[0] in node:
                 loc = tuple(int(p) if p.isdigit() else p for p in head)
         problems.append((_fmt((*prefix, *loc)), _line_of(node, loc), msg, hint))
