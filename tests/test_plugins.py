@@ -73,10 +73,10 @@ def test_plugin_code_is_part_of_the_policy_hash(tmp_path: Path) -> None:
 
 
 def test_missing_or_broken_plugin_is_a_policy_error(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="plug-in file 'plugins/nope.py' not found"):
+    with pytest.raises(PolicyError, match=r"plug-in file 'plugins/nope\.py' not found"):
         parse_policy(policy_text("[plugins/nope.py]"), base_dir=POLICY.parent)
     (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
-    with pytest.raises(PolicyError, match="plug-in 'broken.py' failed to import: RuntimeError: boom"):
+    with pytest.raises(PolicyError, match=r"plug-in 'broken\.py' failed to import: RuntimeError: boom"):
         parse_policy(policy_text("[broken.py]"), base_dir=tmp_path)
 
 

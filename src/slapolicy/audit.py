@@ -25,7 +25,8 @@ class AuditRequest:
     """What to audit: the parameters of ``notebooks/audit.ipynb``.
 
     ``audits`` is the root of earlier audits, which the ladder, goals and rewards read
-    (without it the audit states it has no history). ``expectations`` is the folder of compiled suites (default: ``expectations/``
+    (without it the audit states it has no history). ``expectations`` is the folder of
+    compiled suites (default: ``expectations/``
     beside the policy's folder); ``exceptions`` a period file of excusals
     (default: ``<policy folder>/exceptions/<policy id>/<period>.yaml`` if present).
     """

@@ -6,27 +6,27 @@ clauses; 2 a policy, data or usage error to fix; 3 the audit run itself failed.
 
 from __future__ import annotations
 
+import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from slapolicy.errors import AuditRunError, SlapolicyError
 
 EXIT_CLEAN, EXIT_BREACHES, EXIT_USER, EXIT_RUN = 0, 1, 2, 3
-_USER_ERRORS = {"PolicyError", "UnknownClauseKindError", "DataSourceError", "ContractViolation",
-                "HistoryMissingError", "DecisionError",
-                "CalendarError", "PeriodError", "StaleSuiteError"}
-
-
 def _fail(err: SlapolicyError) -> None:
-    if isinstance(err, AuditRunError) and err.ename in _USER_ERRORS:
+    from slapolicy.scheduler import exit_code_for
+
+    code = exit_code_for(err)
+    if isinstance(err, AuditRunError) and code == EXIT_USER:
         # A policy or data mistake found inside the kernel: show it as the user's to fix.
         click.echo(f"error: {err.ename}: {err.evalue}", err=True)
-        sys.exit(EXIT_USER)
-    click.echo(f"error: {err}", err=True)
-    sys.exit(err.exit_code)
+    else:
+        click.echo(f"error: {err}", err=True)
+    sys.exit(code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,8 +39,9 @@ def main() -> None:
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
               help="Policy YAML, e.g. policies/company-a.yaml.")
 @click.option("--period", required=True, help="Period label: 2026-10, 2026-Q4 or 2026-W05.")
-@click.option("--data", type=click.Path(path_type=Path), required=True,
-              help="Folder of <table>.csv/.parquet files, or a DuckDB file.")
+@click.option("--data", required=True,
+              help="Folder of <table>.csv/.parquet files, a DuckDB file, or a "
+                   "postgresql://user@host:port/db URL (password from the environment).")
 @click.option("--data-zone", default=None, help="IANA zone of naive timestamps in the data.")
 @click.option("--as-of", default=None, help="ISO instant (UTC) the data is complete to.")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
@@ -53,61 +54,59 @@ def main() -> None:
               help="Period file of excusals [default: policies/exceptions/<id>/<period>.yaml].")
 @click.option("--backfill", is_flag=True,
               help="Audit earlier periods that have no audit first, oldest first.")
-def audit(policy_path: Path, period: str, data: Path, data_zone: str | None,
+@click.option("--reason", default=None,
+              help="Why the period is audited again (required when its audit is signed; "
+                   "recorded in the ledger).")
+def audit(policy_path: Path, period: str, data: str, data_zone: str | None,
           as_of: str | None, audits: Path, notebook: Path, expectations: Path | None,
-          exceptions: Path | None, backfill: bool) -> None:
+          exceptions: Path | None, backfill: bool, reason: str | None) -> None:
     """Audit one period: run the notebook, write audits/<policy>/<period>/."""
     try:
         code = _audit_one(policy_path, period, data, data_zone, as_of, audits, notebook,
-                          expectations, exceptions, backfill)
+                          expectations, exceptions, backfill, reason)
     except SlapolicyError as e:
         _fail(e)
     sys.exit(code)
 
 
-def _audit_one(policy_path: Path, period: str, data: Path, data_zone: str | None,
+def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
                as_of: str | None, audits: Path, notebook: Path,
                expectations: Path | None = None, exceptions: Path | None = None,
-               backfill: bool = False) -> int:
-    from slapolicy.audit import AuditRequest, audit_folder, default_expectations_dir
-    from slapolicy.history import HistoryMissingError, load_history
-    from slapolicy.notebook import execute_audit
-    from slapolicy.periods import Period
-    from slapolicy.policy import load_policy
-    from slapolicy.results import load_results
-    from slapolicy.sources import DataSource
-    from slapolicy.suites import load_suite
+               backfill: bool = False, reason: str | None = None) -> int:
+    from slapolicy.history import HistoryMissingError
+    from slapolicy.scheduler import run_audit
 
-    doc = load_policy(policy_path)  # fail fast, before a kernel starts
-    label = Period.parse(period, doc.policy.periods.unit).label
-    DataSource.from_arg(data, data_zone)
-    load_suite(expectations or default_expectations_dir(policy_path), doc)
+    when = _instant(as_of)
+    kwargs = dict(audits=audits, notebook=notebook, data_zone=data_zone, as_of=when,
+                  expectations=expectations)
     try:
-        load_history(audits, doc.policy, Period.parse(label, doc.policy.periods.unit))
+        out, summary = run_audit(policy_path, period, data, exceptions=exceptions,
+                                 reason=reason, **kwargs)  # type: ignore[arg-type]
     except HistoryMissingError as e:
         if not backfill:
             raise
         for missing in e.missing:  # oldest first: each one's history is then complete
-            _audit_one(policy_path, missing, data, data_zone, as_of, audits, notebook,
-                       expectations, None)
-    when = None
-    if as_of:
-        try:
-            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
-        except ValueError:
-            raise click.BadParameter(f"{as_of!r} is not an ISO instant",
-                                     param_hint="--as-of") from None
-        if when.tzinfo is not None:
-            from datetime import UTC
-            when = when.astimezone(UTC).replace(tzinfo=None)
-    request = AuditRequest(policy=policy_path, period=label, data=data, data_zone=data_zone,
-                           as_of=when, expectations=expectations, exceptions=exceptions,
-                           audits=audits)
-    out = execute_audit(request, audit_folder(audits, doc.id, label), notebook)
-    summary = load_results(out.results)["summary"]
-    click.echo(f"{doc.id} {label}: {summary['status']} - "
-               f"{summary['breaches']} open breach(es) - {out.html}")
+            _echo_run(*run_audit(policy_path, missing, data, **kwargs))  # type: ignore[arg-type]
+        out, summary = run_audit(policy_path, period, data, exceptions=exceptions,
+                                 reason=reason, **kwargs)  # type: ignore[arg-type]
+    _echo_run(out, summary)
     return EXIT_BREACHES if summary["status"] in ("fail", "error") else EXIT_CLEAN
+
+
+def _echo_run(out: Any, summary: dict[str, Any]) -> None:
+    results = json.loads(out.results.read_text(encoding="utf-8"))
+    click.echo(f"{results['policy']['id']} {results['period']['label']}: {summary['status']} - "
+               f"{summary['breaches']} open breach(es) - {out.html}")
+
+
+def _instant(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO instant", param_hint="--as-of") from None
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo is not None else when
 
 
 @main.command(name="compile")
@@ -184,7 +183,7 @@ def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month
         click.echo(f"demo data: {data} ({months} months from {first.label}, seed {seed})")
         period = first
         for _ in range(months):
-            _audit_one(policy_path, period.label, data, None, None, audits, notebook)
+            _audit_one(policy_path, period.label, str(data), None, None, audits, notebook)
             period = period.next()
     except SlapolicyError as e:
         _fail(e)
@@ -292,6 +291,14 @@ def dispute_list(policy_path: Path, audits: Path) -> None:
     for d in items:
         click.echo(f"{d['id']} {d['period']} {d['clause_id']} {d['subject_id']}: {d['status']}"
                    f" (raised by {d['raised_by']}: {d['reason']})")
+
+
+from slapolicy.trail_cli import keys, run_due, sign, verify  # noqa: E402
+
+main.add_command(keys)
+main.add_command(sign)
+main.add_command(verify)
+main.add_command(run_due)
 
 
 if __name__ == "__main__":  # pragma: no cover

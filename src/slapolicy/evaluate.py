@@ -83,6 +83,13 @@ def _evaluate_check(
     facts: Facts, config: dict[str, Any], excusals: Excusals,
 ) -> tuple[dict[str, Any], list[Breach]]:
     name = f"{clause.id}:{spec.name}"
+    if facts.error is not None or facts.table is None:
+        return {"subject_type": spec.subject_type, "level": spec.level,
+                "direction": spec.direction, "unit": spec.unit, "subjects": 0, "breaches": 0,
+                "excused": 0, "pending": facts.pending, "compliant": 0, "compliance": None,
+                "threshold": None, "observed": {"median": None, "p90": None, "max": None},
+                "status": "error",
+                "message": facts.error or "the kind built no facts table"}, []
     table = ctx.engine.materialize(f"_facts_{clause.id}_{spec.name}".replace("-", "_"),
                                    facts.table)
     rows = rowchecks.failing_rows(table, name, kind.row_check(clause, params, spec))

@@ -64,12 +64,9 @@ class History:
 
 def results_path(audits_root: Path, policy_id: str, period: str) -> Path | None:
     """The latest recorded results of a period, or None."""
-    try:  # the audit trail knows about revisions
-        from slapolicy.scheduler import find_audit  # type: ignore[attr-defined]
-    except ImportError:
-        folder: Path | None = audits_root / policy_id / period
-    else:
-        folder = find_audit(audits_root, policy_id, period)
+    from slapolicy.manifest import find_audit  # the audit trail knows about revisions
+
+    folder = find_audit(audits_root, policy_id, period)
     if folder is None:
         return None
     path = folder / "results.json"

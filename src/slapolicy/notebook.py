@@ -1,17 +1,42 @@
-"""Run the audit notebook through papermill and render it to HTML with nbconvert."""
+"""Run the audit notebook through papermill, render it, and publish the audit whole.
+
+An audit is written to a staging folder beside its final place, completed there
+(notebook, HTML, manifest, sign-off page) and moved into place with one rename,
+so a failed or killed run never leaves a partial audit. Publishing decides the
+revision under a lock on the audits root: a period audited for the first time
+is revision 1 (``<period>/``); an unsigned audit is replaced in place (the
+ledger keeps the replaced run's manifest hash); a signed audit is never
+overwritten: the new run becomes the next revision (``<period>.r<n>/``), whose
+manifest names the revision it supersedes, and needs a reason for the ledger.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from slapolicy.audit import AuditRequest
-from slapolicy.errors import AuditRunError
+from slapolicy.errors import AuditRunError, SlapolicyError
 
 KERNEL = "python3"
+STAGING_TAG = ".staging."
+_STAGING = re.compile(r"^\.(?P<name>.+)\.staging\.(?P<pid>[0-9]+)\.[^/]+$")
+_OLD = re.compile(r"^\.(?P<name>.+)\.old$")
+SIGNOFF_FRAME = (
+    '<div class="slapolicy-signoff" style="margin:8px 0 16px">'
+    '<iframe id="signoff" src="signoff.html" title="Sign-off state" '
+    'style="width:100%;height:14em;border:1px solid #d0d7de"></iframe></div>'
+)
+
+
+class RevisionError(SlapolicyError):
+    """Auditing a signed period again needs a reason for the ledger."""
 
 
 @dataclass(frozen=True)
@@ -21,22 +46,69 @@ class AuditOutputs:
     html: Path
     results: Path
     breaches: Path
+    revision: int = 1
+    manifest_sha256: str = ""
+    supersedes: Path | None = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    folder: Path
+    revision: int
+    supersedes: dict[str, Any] | None
+    replaces: dict[str, Any] | None
 
 
 def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
-                  *, cwd: Path | None = None) -> AuditOutputs:
-    """Execute ``notebook`` for the request and publish the audit folder whole.
+                  *, cwd: Path | None = None, reason: str | None = None,
+                  source: dict[str, Any] | None = None) -> AuditOutputs:
+    """Execute ``notebook`` for the request and publish the audit with its manifest.
 
-    Everything is written to a staging folder beside ``folder`` and moved into
-    place only when complete, so a failure never leaves a partial audit.
+    Args:
+        request: What to audit; ``request.data`` is the local path the kernel reads.
+        folder: The period's audit folder, ``<audits>/<policy id>/<period>``; the
+            ledger is ``<audits>/ledger.jsonl``.
+        notebook: The parameterised audit notebook.
+        cwd: The kernel's working folder (default: the notebook's).
+        reason: Why the period is audited again; required when its latest
+            audit is signed (the new revision's manifest and ledger entry keep it).
+        source: How to describe the data in the manifest (a PostgreSQL source is
+            read into a local snapshot first, see ``slapolicy.secrets``); default:
+            ``request.data`` itself.
+
+    Returns:
+        Where the published files are, the revision and the manifest hash.
     """
     import papermill as pm
+
+    from slapolicy.ledger import append, ledger_path, locked, record_policy_version, utc_now
+    from slapolicy.manifest import (
+        build_manifest,
+        output_hashes,
+        relative_name,
+        table_hashes,
+        write_manifest,
+    )
+    from slapolicy.periods import Period
+    from slapolicy.policy import load_policy
+    from slapolicy.results import load_results
+    from slapolicy.secrets import scrubbed_environ
+    from slapolicy.signing import PUBLISH_LOCK, write_initial_signoff
+    from slapolicy.sources import DataSource
+    from slapolicy.suites import suite_path
 
     if not notebook.exists():
         raise AuditRunError(f"audit notebook not found: {notebook}",
                             hint="run from the workspace root, or pass --notebook")
+    doc = load_policy(request.policy)
+    period = Period.parse(request.period, doc.policy.periods.unit).label
+    root = folder.parent.parent
+    _plan(folder, reason)  # refuse before the kernel starts if a reason is missing
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    started, clock = utc_now(), time.monotonic()
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}{STAGING_TAG}{os.getpid()}.",
+                                    dir=folder.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a published audit is readable
     try:
         executed = staging / "audit.ipynb"
         parameters = {
@@ -48,46 +120,146 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
             "as_of": request.as_of.isoformat() if request.as_of else "",
             "expectations": str(request.expectations_dir().resolve()),
             "exceptions": str(request.exceptions.resolve()) if request.exceptions else "",
+            "audits": str(request.audits.resolve()) if request.audits else "",
         }
         try:
-            pm.execute_notebook(
-                str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
-                progress_bar=False, cwd=str(cwd or notebook.parent), log_output=False,
-            )
+            with scrubbed_environ():  # the kernel never holds credentials
+                pm.execute_notebook(
+                    str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
+                    progress_bar=False, cwd=str(cwd or notebook.parent), log_output=False,
+                )
         except pm.PapermillExecutionError as e:
             raise AuditRunError(
                 f"the audit notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}",
                 cell=e.exec_count, ename=e.ename, evalue=e.evalue,
                 hint="read the error above; a policy or data problem names the file to fix",
             ) from None
+        except (OSError, ValueError, RuntimeError) as e:  # no kernel, a broken notebook file
+            raise AuditRunError(
+                f"the audit notebook {notebook} could not run: {type(e).__name__}: {e}",
+                hint="check the notebook file and that the python3 kernel is installed",
+            ) from e
         render_html(executed, staging / "audit.html")
         for name in ("results.json", "breaches.csv"):
             if not (staging / name).exists():
                 raise AuditRunError(f"the notebook ran but wrote no {name}",
                                     hint="the notebook must call AuditResult.write(output)")
-        _publish(staging, folder)
+        # The same loader the kernel used, on the same files: the rows audited.
+        inputs = table_hashes(DataSource.from_arg(request.data, request.data_zone))
+        outputs = output_hashes(staging)
+        summary = load_results(staging / "results.json")["summary"]
+        described = source or {"kind": DataSource.from_arg(request.data).kind,
+                               "location": str(request.data),
+                               "declared_zone": request.data_zone}
+        exceptions = request.exceptions_file(doc.id, period)
+        with locked(root / PUBLISH_LOCK, what="publishing and signing audits"):
+            cleanup_stale(folder.parent)
+            plan = _plan(folder, reason)
+            manifest = build_manifest(
+                doc=doc, period=period, revision=plan.revision, folder_name=plan.folder.name,
+                supersedes=plan.supersedes, reason=reason,
+                suite=suite_path(request.expectations_dir(), doc),
+                exceptions=exceptions if exceptions.exists() else None,
+                inputs=inputs, source=described,
+                parameters={
+                    "policy": str(request.policy), "period": period,
+                    "data": described["location"], "data_zone": request.data_zone,
+                    "as_of": request.as_of.isoformat() if request.as_of else None,
+                    "expectations": str(request.expectations_dir()),
+                    "exceptions": str(request.exceptions) if request.exceptions else None,
+                    "audits": str(request.audits) if request.audits else None,
+                    "notebook": str(notebook),
+                },
+                outputs=outputs,
+            )
+            sha = write_manifest(staging, manifest)
+            write_initial_signoff(staging, manifest, sha)
+            ledger = ledger_path(root)
+            record_policy_version(ledger, doc, reason or f"audit of {period} under this version")
+            # The ledger entry comes first: a published audit is always in the ledger.
+            append(ledger, "audit_run", {
+                "policy_id": doc.id, "period": period, "revision": plan.revision,
+                "folder": relative_name(root, plan.folder), "manifest_sha256": sha,
+                "policy_content_hash": doc.content_hash, "inputs_digest": inputs["digest"],
+                "status": summary["status"], "open_breaches": summary["breaches"],
+                "supersedes": plan.supersedes, "replaces": plan.replaces, "reason": reason,
+                "started_at": started, "seconds": round(time.monotonic() - clock, 1),
+            })
+            _publish(staging, plan.folder)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return AuditOutputs(folder, folder / "audit.ipynb", folder / "audit.html",
-                        folder / "results.json", folder / "breaches.csv")
+    out = plan.folder
+    superseded = (root / plan.supersedes["folder"]) if plan.supersedes else None
+    return AuditOutputs(out, out / "audit.ipynb", out / "audit.html", out / "results.json",
+                        out / "breaches.csv", plan.revision, sha, superseded)
+
+
+def _plan(base: Path, reason: str | None) -> _Plan:
+    """Where the new run goes: a first revision, an unsigned one replaced, or the next."""
+    from slapolicy.manifest import is_signed, revision_folder, revisions
+
+    root = base.parent.parent
+    found = revisions(base)
+    if not found:
+        return _Plan(base, 1, None, None)
+    n, latest = found[-1]
+    if is_signed(latest):
+        if not reason:
+            raise RevisionError(
+                f"{latest} is signed, so it is never overwritten; auditing "
+                f"{base.parent.name} {base.name} again makes revision {n + 1}, and the ledger "
+                "must record why", hint='say why with --reason "late CRM import corrected"')
+        return _Plan(revision_folder(base, n + 1), n + 1, _describe(root, n, latest), None)
+    previous = _describe(root, *found[-2]) if len(found) > 1 else None
+    replaced = _describe(root, n, latest)
+    return _Plan(latest, n, previous, replaced)
+
+
+def _describe(root: Path, revision: int, folder: Path) -> dict[str, Any]:
+    from slapolicy.manifest import ManifestError, load_manifest, relative_name
+
+    try:
+        _, sha = load_manifest(folder)
+    except ManifestError:
+        sha = None  # an audit from before manifests existed
+    return {"revision": revision, "folder": relative_name(root, folder), "manifest_sha256": sha}
 
 
 def render_html(executed: Path, target: Path) -> Path:
-    """nbconvert to HTML without code cells."""
+    """nbconvert to HTML without code cells, with the sign-off page framed at the top.
+
+    The page holds no run metadata, so the same results render to the same bytes.
+
+    The frame shows ``signoff.html``, which ``slapolicy sign`` regenerates, so the
+    page shows the current sign-off state while its own bytes never change.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        # papermill gives the cell it injects a random id; the page must not depend on it.
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["id"] = "injected-parameters"
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
-    target.write_text(body, encoding="utf-8")
+    target.write_text(_with_signoff_frame(body), encoding="utf-8")
     return target
+
+
+def _with_signoff_frame(body: str) -> str:
+    for pattern in (r"<main[^>]*>", r"<body[^>]*>"):
+        m = re.search(pattern, body)
+        if m:
+            return body[:m.end()] + "\n" + SIGNOFF_FRAME + "\n" + body[m.end():]
+    return SIGNOFF_FRAME + body
 
 
 def _publish(staging: Path, folder: Path) -> None:
     if folder.exists():
+        # Only an unsigned audit gets here (publishing holds the lock signing takes).
         old = folder.with_name(f".{folder.name}.old")
         if old.exists():
             shutil.rmtree(old)
@@ -96,3 +268,40 @@ def _publish(staging: Path, folder: Path) -> None:
         shutil.rmtree(old)
     else:
         os.replace(staging, folder)
+
+
+def cleanup_stale(policy_dir: Path) -> list[Path]:
+    """Remove staging folders of runs that died (their process is gone) and finish an
+    interrupted replacement. Returns what was removed or restored.
+
+    Call it holding the publish lock (``signing.PUBLISH_LOCK``): a replacement in
+    progress briefly has a ``.<period>.old`` folder.
+    """
+    done: list[Path] = []
+    if not policy_dir.is_dir():
+        return done
+    for path in sorted(policy_dir.iterdir()):
+        if m := _STAGING.match(path.name):
+            if not _alive(int(m.group("pid"))):
+                shutil.rmtree(path, ignore_errors=True)
+                done.append(path)
+        elif m := _OLD.match(path.name):
+            live = path.with_name(m.group("name"))
+            if live.exists():
+                shutil.rmtree(path, ignore_errors=True)
+            else:  # killed between the two renames: put the replaced audit back
+                os.replace(path, live)
+            done.append(path)
+    return done
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

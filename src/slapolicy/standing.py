@@ -76,7 +76,8 @@ def assess(policy: Policy, period: Period, clauses: list[ClauseResult], history:
 def _window_periods(goal: Goal, unit: str) -> tuple[Period, Period] | None:
     if goal.window is None:
         return None
-    return Period.containing(goal.window[0], unit), Period.containing(goal.window[1], unit)  # type: ignore[arg-type]
+    return (Period.containing(goal.window[0], unit),  # type: ignore[arg-type]
+            Period.containing(goal.window[1], unit))  # type: ignore[arg-type]
 
 
 def _goal(policy: Policy, goal: Goal, period: Period, by_id: dict[str, ClauseResult],
@@ -143,8 +144,9 @@ def _forecast(policy: Policy, goal: Goal, period: Period, history: History,
     ramp = policy.ramps[goal.ramp]  # type: ignore[index]
     last_day = period.end - timedelta(days=1)
     upcoming = [p for p in ramp.points if p.on > last_day]
-    series = [(r.period, r.actual(goal.id)) for r in history.records][-(goal.forecast_periods - 1):]
-    series = [(p, v) for p, v in series if v is not None]
+    recorded = [(r.period, r.actual(goal.id)) for r in history.records]
+    series: list[tuple[Period, float]] = [
+        (p, v) for p, v in recorded[-(goal.forecast_periods - 1):] if v is not None]
     if actual is not None:
         series.append((period, actual))
     out: dict[str, Any] = {"target_now": ramp.target_on(last_day), "direction": ramp.direction}

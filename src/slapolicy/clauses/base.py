@@ -49,11 +49,17 @@ class CheckSpec:
 
 @dataclass
 class Facts:
-    """The facts of one check for the period: ``table`` is an Ibis expression."""
+    """The facts of one check for the period: ``table`` is an Ibis expression.
 
-    table: ir.Table
+    A check that cannot be evaluated while the clause's other checks can gives
+    ``error`` (the reason) instead of a table; the evaluator reports that check as
+    ``error`` and still judges the others.
+    """
+
+    table: ir.Table | None = None
     pending: int = 0
     notes: list[str] = field(default_factory=list)
+    error: str | None = None
 
 
 class ClauseKind(ABC):

@@ -86,25 +86,28 @@ class FunnelConversion(ClauseKind):
             sqls=in_period(ctx, leads.sql_at).ifelse(1, 0).sum().coalesce(0),
         )
         notes: dict[str, list[str]] = {check: [] for check in RATES}
+        out: dict[str, Facts] = {}
         if params.visitor_to_lead is not None:
-            traffic = self._traffic(ctx)
-            totals = totals.cross_join(traffic)
-            notes["visitor-to-lead"].append("visitors on the local dates "
-                                            f"{ctx.period.start} to {ctx.period.end - timedelta(1)}")
+            try:
+                traffic = self._traffic(ctx)
+            except ValueError as e:  # only this check needs traffic: judge the others
+                out["visitor-to-lead"] = Facts(error=str(e))
+            else:
+                totals = totals.cross_join(traffic)
+                notes["visitor-to-lead"].append(
+                    f"visitors on the local dates {ctx.period.start} to "
+                    f"{ctx.period.end - timedelta(1)}")
         row = totals.execute().iloc[0]
 
-        out: dict[str, Facts] = {}
         for check, (field, num, den, what) in RATES.items():
             threshold = getattr(params, field)
-            if threshold is None:
+            if threshold is None or check in out:
                 continue
             if int(row[den]) == 0:
-                if den == "visitors":
-                    raise ValueError(f"web_traffic has no visitors for {label}; load the "
-                                     "web_traffic table or disable the visitor-to-lead check")
-                raise ValueError(
+                out[check] = Facts(error=(
                     f"{check}: no {what} in {label}, so the rate is undefined; check the "
-                    f"period and the data, or disable the {check} check ({field}: null)")
+                    f"period and the data, or disable the {check} check ({field}: null)"))
+                continue
             evidence: dict[str, Any] = {"leads": totals.leads, "mqls": totals.mqls,
                                         "sqls": totals.sqls}
             if "visitors" in totals.columns:

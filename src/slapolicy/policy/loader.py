@@ -139,8 +139,8 @@ def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> d
     hashes: dict[str, str] = {}
     for i, rel in enumerate(paths):
         path = (base_dir / rel).resolve()
-        where = {"path": source, "yaml_path": _fmt(("policy", "plugins", i)),
-                 "line": _line_of(body, ("plugins", i))}
+        where: dict[str, Any] = {"path": source, "yaml_path": _fmt(("policy", "plugins", i)),
+                                 "line": _line_of(body, ("plugins", i))}
         if not path.is_file():
             raise PolicyError(f"plug-in file {rel!r} not found (looked in {base_dir})",
                               hint="give a path relative to the policy file", **where)

@@ -1,0 +1,168 @@
+"""The audit-trail commands: ``keys new``, ``sign``, ``verify`` and ``run-due``.
+
+``slapolicy.cli`` attaches them to the ``slapolicy`` group (``attach(main)``).
+Like ``slapolicy.cli``, only this module maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from slapolicy.errors import SlapolicyError
+from slapolicy.scheduler import EXIT_USER
+
+
+def _fail(err: SlapolicyError) -> NoReturn:
+    from slapolicy.scheduler import exit_code_for
+
+    click.echo(f"error: {err}", err=True)
+    sys.exit(exit_code_for(err))
+
+
+@click.group()
+def keys() -> None:
+    """Ed25519 signing keys for the policy's signatories."""
+
+
+@keys.command("new")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for the private key file (keep it out of the repository).")
+@click.option("--person", required=True, help="The signatory's person id in the policy.")
+def keys_new(out: Path, person: str) -> None:
+    """Make a key pair: write <out>/<person>.key (mode 0600), print the public key line."""
+    from slapolicy.signing import new_key
+
+    try:
+        path, public = new_key(out, person)
+    except SlapolicyError as e:
+        _fail(e)
+    click.echo(f"wrote {path} (Ed25519 private key, mode 0600): keep it secret, never commit "
+               "it", err=True)
+    click.echo(f"add this line to person {person!r} under `people:` in the policy:", err=True)
+    click.echo(f"public_key: {public}")
+
+
+@click.command()
+@click.argument("audit_dir", type=click.Path(path_type=Path))
+@click.option("--key", "key_path", type=click.Path(path_type=Path), required=True,
+              help="Your private key file (from slapolicy keys new).")
+def sign(audit_dir: Path, key_path: Path) -> None:
+    """Sign an audit: its manifest hash and identity (policy, period, revision)."""
+    from slapolicy.signing import sign_audit
+
+    try:
+        result = sign_audit(audit_dir, key_path)
+    except SlapolicyError as e:
+        _fail(e)
+    state = result.state
+    verb = "had already signed" if result.already else "signed"
+    click.echo(f"{result.person_id} {verb} {state.policy_id} {state.period} revision "
+               f"{state.revision} at {result.signed_at}; {state.describe()}")
+
+
+@click.command()
+@click.argument("audit_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--all", "everything", is_flag=True, help="Verify every audit under --audits.")
+@click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
+              show_default=True, help="Root folder of audits (with --all).")
+def verify(audit_dir: Path | None, everything: bool, audits: Path) -> None:
+    """Check files against manifests, signatures against the policy's keys, and the ledger.
+
+    Reports every problem found; exits 1 if there is any.
+    """
+    from slapolicy.signing import verify as verify_folders
+    from slapolicy.signing import verify_all
+
+    if everything == (audit_dir is not None):
+        click.echo("error: pass an audit folder, or --all", err=True)
+        sys.exit(EXIT_USER)
+    if audit_dir is not None:
+        if not audit_dir.is_dir():
+            click.echo(f"error: {audit_dir}: no such audit folder", err=True)
+            sys.exit(EXIT_USER)
+        report = verify_folders([audit_dir], audit_dir.parent.parent)
+    else:
+        if not audits.is_dir():
+            click.echo(f"error: {audits}: no such audits folder", err=True)
+            sys.exit(EXIT_USER)
+        report = verify_all(audits)
+    for a in report.audits:
+        state = a.state.describe() if a.state else "no manifest"
+        click.echo(f"{a.folder}: {'ok' if not a.problems else 'PROBLEMS'}; {state}")
+    head = report.ledger_head[:16] if report.ledger_head else "none"
+    click.echo(f"ledger: {report.ledger_entries} entries, "
+               f"{'chain intact' if not report.ledger_problems else 'chain BROKEN'}, head {head}")
+    for p in report.problems:
+        click.echo(f"problem: {p}")
+    if report.problems:
+        click.echo(f"{len(report.problems)} problem(s) found", err=True)
+        sys.exit(1)
+
+
+@click.command("run-due")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--data", required=True,
+              help="Folder of CSV/Parquet files, a DuckDB file, or "
+                   "postgresql://user@host:port/db?schema=name (password from "
+                   "SLAPOLICY_PG_PASSWORD or the SLAPOLICY_SECRETS file).")
+@click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
+              show_default=True)
+@click.option("--until", default=None, help="Last period to consider, e.g. 2026-09.")
+@click.option("--now", "now_text", default=None,
+              help="ISO instant to treat as now (periods ending after it are not closed).")
+@click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to wait for another run-due to finish before giving up (exit 4).")
+@click.option("--data-zone", default=None, help="IANA zone of naive timestamps in the data.")
+@click.option("--notebook", type=click.Path(path_type=Path),
+              default=Path("notebooks/audit.ipynb"), show_default=True)
+@click.option("--expectations", type=click.Path(path_type=Path), default=None,
+              help="Folder of compiled suites [default: expectations/ beside policies/].")
+def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
+            now_text: str | None, wait: float, data_zone: str | None, notebook: Path,
+            expectations: Path | None) -> None:
+    """Audit every closed period that has no audit yet, oldest first (for cron/timers).
+
+    Exit codes: 0 clean or nothing due; 1 breaches found; 2 policy, data or usage
+    error; 3 a notebook cell failed; 4 another run-due holds the lock.
+    """
+    from slapolicy.scheduler import PeriodRun
+    from slapolicy.scheduler import run_due as run
+
+    now = None
+    if now_text:
+        try:
+            parsed = datetime.fromisoformat(now_text.replace("Z", "+00:00"))
+        except ValueError:
+            click.echo(f"error: --now {now_text!r} is not an ISO instant", err=True)
+            sys.exit(EXIT_USER)
+        now = parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+    def show(r: PeriodRun) -> None:
+        if r.error is not None:
+            click.echo(f"error: {r.period}: {r.error}", err=True)
+        else:
+            click.echo(f"{r.period}: {r.status} - {r.breaches} open breach(es) - "
+                       f"{r.folder}/audit.html")
+
+    try:
+        report = run(policy_path, data, audits=audits, notebook=notebook, until=until, now=now,
+                     wait=wait, data_zone=data_zone, expectations=expectations, on_period=show)
+    except SlapolicyError as e:
+        _fail(e)
+    if not report.due:
+        click.echo("nothing due: every closed period has an audit")
+    sys.exit(report.exit_code)
+
+
+COMMANDS = (keys, sign, verify, run_due)
+
+
+def attach(group: click.Group) -> None:
+    """Add the audit-trail commands to ``group`` (the ``slapolicy`` command)."""
+    for command in COMMANDS:
+        group.add_command(command)
