@@ -129,6 +129,17 @@ ICP: dict[str, tuple[tuple[str, ...], tuple[float, ...], tuple[int, ...]]] = {
     "content_fit": (("high", "medium", "low"), (0.30, 0.45, 0.25), (14, 8, 0)),
 }
 ICP_NULL_SHARE = 0.06
+# Company A's ideal customer profile (policies/company-a.yaml): marketing qualifies mostly
+# leads that fit it, so an MQL matches each attribute with this probability.
+ICP_IDEAL = {
+    "industry": ("software", "manufacturing", "healthcare", "finance"),
+    "company_size": ("51-200", "201-1000", "1000+"),
+    "department": ("it", "operations"),
+    "job_title": ("cio", "it manager", "vp operations"),
+    "technology": ("cloud", "hybrid"),
+    "content_fit": ("high", "medium"),
+}
+MQL_ICP_MATCH = 0.97
 
 KINDS = ("call", "email", "video", "meeting")
 FIRST_KIND_P = np.array([0.55, 0.40, 0.05, 0.00])
@@ -150,7 +161,7 @@ FEEDBACK_TOPICS = ("lead quality", "follow-up speed", "content request", "ICP de
 
 # Numbered streams: a part's random numbers do not depend on the parts before it.
 STREAMS = ("leads", "owners", "activities", "pipeline", "deals", "feedback", "meetings",
-           "traffic", "revenue")
+           "traffic", "revenue", "profile")
 
 
 def performance_curve(months: int) -> tuple[float, ...]:
@@ -244,6 +255,7 @@ def generate(config: DemoConfig = DemoConfig()) -> dict[str, pa.Table]:
 
     leads = _simulate_leads(rng("leads"), tl, config.leads_per_month)
     _assign_owners(rng("owners"), tl, leads)
+    _profile_mqls(rng("profile"), leads)
     acts = _simulate_touches(rng("activities"), tl, leads, cals)
     _qualify_and_return(rng("pipeline"), tl, leads, cals)
     opps = _opportunities(rng("deals"), tl, leads, cals)
@@ -577,6 +589,16 @@ def _profile_and_score(rng: np.random.Generator, leads: dict[str, np.ndarray]) -
     interest = np.array([25.0, 50.0, 72.0])[stage] + 12 * converted + 6 * followup
     interest = np.clip(np.rint(interest + rng.normal(0, 10, n)), 0, 100).astype(np.int64)
     leads["fit_score"], leads["interest_score"] = fit, interest
+
+
+def _profile_mqls(rng: np.random.Generator, leads: dict[str, np.ndarray]) -> None:
+    """MQLs mostly fit the ideal profile: redraw each attribute inside it, most of the time."""
+    mql = leads["mql_at"] != NAT
+    for col, ideal in ICP_IDEAL.items():
+        values = ICP[col][0]
+        inside = np.array([values.index(v) for v in ideal])
+        redraw = mql & (rng.random(len(mql)) < MQL_ICP_MATCH)
+        leads[col] = np.where(redraw, inside[rng.integers(0, len(inside), len(mql))], leads[col])
 
 
 def _qualify_marketing(rng: np.random.Generator, tl: _Timeline,
