@@ -127,6 +127,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 pm.execute_notebook(
                     str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
                     progress_bar=False, cwd=str(cwd or notebook.parent), log_output=False,
+                    kernel_manager_class="slapolicy.notebook.LocalKernelManager",
                 )
         except pm.PapermillExecutionError as e:
             raise AuditRunError(
@@ -305,3 +306,25 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _local_kernel_manager() -> type:
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class _Local(AsyncKernelManager):
+        """Talks to the kernel over local IPC sockets, not loopback TCP: nothing else on the
+        machine can connect to the audit's kernel (and ipykernel stops warning about it)."""
+
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+    return _Local
+
+
+def __getattr__(name: str) -> type:
+    # nbclient imports the manager class by name; build it on first use, not at import.
+    if name == "LocalKernelManager":
+        return _local_kernel_manager()
+    raise AttributeError(name)
