@@ -91,7 +91,10 @@ def breaches_html(result: AuditResult, limit: int = 50) -> str:
 
 
 def _show(value: float | None) -> str:
-    return "" if value is None else _num(round(float(value), 2))
+    if value is None:
+        return ""
+    v = float(value)
+    return f"{v:,.0f}" if abs(v) >= 10_000 else _num(round(v, 2))
 
 
 def _text(value: Any) -> str:
