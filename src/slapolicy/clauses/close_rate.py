@@ -12,8 +12,6 @@ a pass, with a note saying so. Closed opportunities without a proposal are not
 counted (noted), and won or lost opportunities without ``closed_at`` make the
 check an error, since their period is unknown.
 
-This module also holds the target idioms the outcome kinds share
-(``TargetParams``, ``target_problems``, ``resolve_target``).
 """
 
 from __future__ import annotations
@@ -21,97 +19,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 import ibis
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Direction, Facts, Params
-from slapolicy.clauses.common import in_period, ramp_target
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts
+from slapolicy.clauses.common import in_period
+from slapolicy.clauses.targets import (
+    TEAM_SUBJECT,
+    TargetParams,
+    count_if,
+    reps_without_subjects,
+    require_closed_at,
+    resolve_target,
+    target_evidence,
+    target_problems,
+)
 
 if TYPE_CHECKING:
-    import ibis.expr.types as ir
 
     from slapolicy.engine import AuditContext
     from slapolicy.policy.model import Clause, Policy
-
-TEAM_SUBJECT = "sales"
-
-
-class TargetParams(Params):
-    """A target that is either a ramp's value on the period's last day or a fixed number."""
-
-    ramp: str | None = Field(None, description="id of a ramp in `ramps`")
-    target: float | None = Field(None, description="a fixed target")
-
-    @model_validator(mode="after")
-    def _one_target(self) -> TargetParams:
-        if (self.ramp is None) == (self.target is None):
-            raise ValueError("ramp or target: give exactly one, a ramp id or a number")
-        return self
-
-
-def target_problems(policy: Policy, ramp: str | None, direction: Direction,
-                    what: str) -> list[str]:
-    """The ramp must exist and point the way the check judges."""
-    if ramp is None:
-        return []
-    if ramp not in policy.ramps:
-        return [f"ramp {ramp!r} is not one of the policy's ramps ({', '.join(sorted(policy.ramps))})"]
-    if policy.ramps[ramp].direction != direction:
-        return [f"ramp {ramp!r} is {policy.ramps[ramp].direction}, but {what} is judged {direction}"]
-    return []
-
-
-def resolve_target(ctx: AuditContext, params: TargetParams) -> tuple[float, str | None, str | None]:
-    """The target for ``ctx.period``, the ramp id and the ramp date used (ISO) or None."""
-    if params.ramp is None:
-        assert params.target is not None  # the params validator guarantees one of them
-        return float(params.target), None, None
-    return ramp_target(ctx, params.ramp), params.ramp, ctx.day().isoformat()
-
-
-def target_evidence(ramp: str | None, ramp_date: str | None) -> dict[str, ir.Value]:
-    """Evidence columns naming where the threshold came from."""
-    return {
-        "ramp": ibis.literal(ramp, type="string") if ramp else ibis.null("string"),
-        "ramp_date": ibis.literal(ramp_date, type="string") if ramp_date else ibis.null("string"),
-    }
-
-
-def require_closed_at(ctx: AuditContext, statuses: list[str]) -> None:
-    """Raise when closed opportunities that could fall in the period have no ``closed_at``.
-
-    Only opportunities created before the period's end can have closed in it.
-    """
-    opps = ctx.table("opportunities")
-    _, end = ctx.bounds
-    bad = opps.filter(opps.status.isin(statuses) & opps.closed_at.isnull()
-                      & (opps.created_at < end))
-    n = int(bad.count().execute())
-    if n:
-        ids = bad.select("opportunity_id").order_by("opportunity_id").limit(3).execute()
-        example = ", ".join(map(str, ids["opportunity_id"]))
-        raise ValueError(
-            f"{n} {' or '.join(statuses)} opportunit{'y has' if n == 1 else 'ies have'} no "
-            f"closed_at (e.g. {example}): the period they closed in is unknown; "
-            "fill opportunities.closed_at at the source")
-
-
-def reps_without_subjects(ctx: AuditContext, facts: ir.Table, what: str) -> list[str]:
-    """A note naming the sales reps (people) that are not subjects of per-rep ``facts``."""
-    people = ctx.table("people")
-    reps = people.filter((people.team == "sales") & (people.role == "rep"))
-    missing = reps.anti_join(facts, reps.person_id == facts.subject_id)
-    ids = sorted(map(str, missing.select("person_id").execute()["person_id"]))
-    if not ids:
-        return []
-    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-    return [f"{len(ids)} sales rep{'' if len(ids) == 1 else 's'} ({shown}) {what} in "
-            f"{ctx.period.label} and {'is' if len(ids) == 1 else 'are'} not in scope"]
-
-
-def count_if(cond: ir.BooleanValue) -> ir.IntegerScalar:
-    """Rows where ``cond`` holds, portable across backends (no boolean sums)."""
-    return cond.ifelse(1, 0).sum()
-
 
 class CloseRateParams(TargetParams):
     per: Literal["team", "rep"] = Field("team", description="one rate for the team, or per rep")

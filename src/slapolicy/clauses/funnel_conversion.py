@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
 from slapolicy.clauses.common import facts_select, in_period
-from slapolicy.clauses.rep_load import period_open
+from slapolicy.clauses.counting import period_open
 
 if TYPE_CHECKING:
     from slapolicy.engine import AuditContext

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
 from slapolicy.clauses.common import facts_select, in_period
-from slapolicy.clauses.rep_load import months_in, scale_notes, settle
+from slapolicy.clauses.counting import months_in, scale_notes, settle
 from slapolicy.policy.units import Money
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
 from slapolicy.clauses.common import facts_select
-from slapolicy.clauses.rep_load import period_mqls, settle
+from slapolicy.clauses.counting import period_mqls, settle
 
 if TYPE_CHECKING:
     from slapolicy.engine import AuditContext

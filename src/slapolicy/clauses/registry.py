@@ -10,7 +10,7 @@ from slapolicy.clauses.base import ClauseKind
 from slapolicy.errors import UnknownClauseKindError
 
 ENTRY_POINT_GROUP = "slapolicy.clauses"
-_NOT_KINDS = {"__init__", "base", "registry", "common"}
+_NOT_KINDS = {"__init__", "base", "registry", "common", "counting", "targets"}
 
 
 class ClauseRegistry:

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
 from slapolicy.clauses.common import facts_select, in_period
-from slapolicy.clauses.rep_load import (
+from slapolicy.clauses.counting import (
     months_in,
     people_in_scope,
     period_mqls,

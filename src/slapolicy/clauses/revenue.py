@@ -29,7 +29,7 @@ import ibis
 from pydantic import Field, model_validator
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.close_rate import require_closed_at, target_evidence, target_problems
+from slapolicy.clauses.targets import require_closed_at, target_evidence, target_problems
 from slapolicy.periods import Period
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ import ibis
 from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts
-from slapolicy.clauses.close_rate import (
+from slapolicy.clauses.common import in_period
+from slapolicy.clauses.targets import (
     TEAM_SUBJECT,
     TargetParams,
     reps_without_subjects,
@@ -30,7 +31,6 @@ from slapolicy.clauses.close_rate import (
     target_evidence,
     target_problems,
 )
-from slapolicy.clauses.common import in_period
 
 if TYPE_CHECKING:
     from slapolicy.engine import AuditContext
