@@ -11,7 +11,6 @@ not in scope. A period with no closed proposals has no close rate: 0 subjects,
 a pass, with a note saying so. Closed opportunities without a proposal are not
 counted (noted), and won or lost opportunities without ``closed_at`` make the
 check an error, since their period is unknown.
-
 """
 
 from __future__ import annotations
