@@ -196,3 +196,40 @@ def test_dispute_goes_to_the_panel(reset_year: list[dict], audits_root: Path) ->
     decide_dispute(audits_root, doc, d["id"], "upheld", ["cmo", "cso", "ceo"], "booked as closed")
     (only,) = disputes(audits_root, doc.id)
     assert (only["status"], only["decided_by"]) == ("upheld", ["ceo", "cmo", "cso"])
+
+
+def test_weeks_quarters_and_a_fiscal_year(make_dataset) -> None:
+    from tests.conftest import without_goal_references
+    from tests.test_speed_to_lead import LEADS, TOUCHES, z
+
+    leads = [{"lead_id": lid, "created_at": z(t), "mql_at": z(t), "notified_at": z(t), **extra}
+             for lid, t, extra in LEADS]
+    acts = [{"activity_id": f"A{i:02d}", "lead_id": lid, "rep_id": rep, "kind": "call",
+             "occurred_at": z(t)} for i, (lid, rep, t) in enumerate(TOUCHES)]
+    data = make_dataset(leads=leads, activities=acts)
+    text = without_goal_references(POLICY.read_text())
+    head, rest = text.split("  clauses:\n", 1)  # keep speed-to-lead, the first clause
+    speed = rest[: rest.index("\n    - id: contact-attempts")]
+    text = head + "  clauses:\n" + speed + rest[rest.index("\n  rewards:"):]
+
+    def audit(unit: str, label: str, fiscal: int = 1):
+        t = text.replace("    unit: month\n    fiscal_year_start_month: 1",
+                         f"    unit: {unit}\n    fiscal_year_start_month: {fiscal}")
+        doc = parse_policy(t, source="p.yaml")
+        return audit_document(doc, AuditRequest(POLICY, label, data, as_of=datetime(2020, 4, 1)),
+                              compiled=False, only={"speed-to-lead"})
+
+    # ISO week 10 of 2020 runs Mon 2 March to Sun 8 March (New York midnights).
+    week = audit("week", "2020-W10")
+    assert week.period_start == "2020-03-02T05:00:00Z"
+    assert sorted(b.subject_id for b in week.breaches) == ["L02"]
+    assert week.standing["rewards"]["monthly_pool"]["eligible"] is None
+    quarter = audit("quarter", "2020-Q1")
+    # The quarter adds February's L10 and L09, overdue by the later as_of.
+    assert sorted(b.subject_id for b in quarter.breaches) == [
+        "L02", "L08", "L09", "L10", "L12", "L13"]
+    # A fiscal year starting in April ends in March: the annual reward is judged there.
+    march = audit("month", "2020-03", fiscal=4)
+    assert march.standing["rewards"]["annual"]["judged_in"] == "2020-03"
+    feb = audit("month", "2020-02", fiscal=4)
+    assert feb.standing["rewards"]["annual"]["eligible"] is None
