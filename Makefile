@@ -32,7 +32,7 @@ bench: $(STAMP)
 
 ## lab: JupyterLab on loopback for analysts
 lab: $(STAMP)
-	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 notebooks
+	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --allow-root --ServerApp.root_dir=.
 
 clean:
 	rm -rf $(VENV) data audits/company-a .pytest_cache
