@@ -24,7 +24,7 @@ import ibis
 
 from slapolicy.clauses import ClauseKind, Params, register_clause
 from slapolicy.clauses.base import CheckSpec, Facts
-from slapolicy.clauses.common import hours_between, in_period
+from slapolicy.clauses.common import hours_between, in_period, split_due
 
 
 class BigDealParams(Params):
@@ -55,9 +55,8 @@ class BigDealProposal(ClauseKind):
             proposal_submitted_at=o.proposal_submitted_at,
         )
         # A deal with no proposal yet is pending until its window has passed.
-        due = t.proposal_submitted_at.notnull() | (t.observed > t.threshold)
-        pending = int(t.filter(~due).count().execute())
-        return {"proposal": Facts(t.filter(due), pending=pending)}
+        due, pending = split_due(t, t.proposal_submitted_at.notnull() | (t.observed > t.threshold))
+        return {"proposal": Facts(due, pending=pending)}
 
     def expectation(self, clause: Any, params: BigDealParams, check: CheckSpec) -> dict[str, Any]:
         return {

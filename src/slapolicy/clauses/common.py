@@ -46,3 +46,24 @@ def facts_select(table: ir.Table, *, subject_id: Any, observed: Any, threshold: 
 def hours_between(start: Any, end: Any) -> Any:
     """Wall-clock hours from ``start`` to ``end`` (whole seconds)."""
     return (end.epoch_seconds() - start.epoch_seconds()).cast("float64") / 3600.0
+
+
+def split_due(table: ir.Table, due: ir.BooleanValue) -> tuple[ir.Table, int]:
+    """Subjects that are due (done, or overdue), and the count still pending.
+
+    A subject with nothing done yet is judged only once its window has passed: before
+    that it is pending, neither compliant nor a breach.
+    """
+    return table.filter(due), int(table.filter(~due).count().execute())
+
+
+def first_activity(leads: ir.Table, start_col: str, activities: ir.Table,
+                   out_col: str) -> ir.Table:
+    """Per lead, the first activity at or after ``leads[start_col]``: (lead_id, out_col)."""
+    return (
+        leads.select("lead_id", start_col)
+        .inner_join(activities.select("lead_id", "occurred_at"), "lead_id")
+        .filter(lambda t: t.occurred_at >= t[start_col])
+        .group_by("lead_id")
+        .agg(**{out_col: lambda t: t.occurred_at.min()})
+    )

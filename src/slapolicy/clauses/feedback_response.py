@@ -24,7 +24,7 @@ import ibis
 from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, in_period, no_rep
+from slapolicy.clauses.common import facts_select, in_period, no_rep, split_due
 from slapolicy.clock import business_seconds_between
 from slapolicy.policy.units import Duration
 
@@ -115,9 +115,7 @@ class FeedbackResponse(ClauseKind):
         t = t.mutate(observed_h=t.elapsed_s / 3600.0)
 
         # Unanswered requests still inside their window are not yet due.
-        due = t.responded | (t.observed_h > threshold)
-        pending = int(t.filter(~due).count().execute())
-        d = t.filter(due)
+        d, pending = split_due(t, t.responded | (t.observed_h > threshold))
         evidence = {"calendar_id": d.calendar_id} if params.clock == "business" else {}
         table = facts_select(
             d, subject_id=d.feedback_id, rep_id=no_rep(), observed=d.observed_h,

@@ -22,7 +22,13 @@ import ibis
 from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, hours_between, in_period
+from slapolicy.clauses.common import (
+    facts_select,
+    first_activity,
+    hours_between,
+    in_period,
+    split_due,
+)
 from slapolicy.contract import ACTIVITY_KINDS
 from slapolicy.policy.units import Duration
 
@@ -69,13 +75,7 @@ class MqlWorked(ClauseKind):
         leads = leads.mutate(clock_start=leads[params.starts_at])
         acts = ctx.table("activities")
         acts = acts.filter(acts.kind.isin(params.kinds))
-        first = (
-            leads.select("lead_id", "clock_start")
-            .inner_join(acts.select("lead_id", "occurred_at"), "lead_id")
-            .filter(lambda t: t.occurred_at >= t.clock_start)
-            .group_by("lead_id")
-            .agg(first_worked_at=lambda t: t.occurred_at.min())
-        )
+        first = first_activity(leads, "clock_start", acts, "first_worked_at")
         t = leads.left_join(first, "lead_id").select(
             lead_id=leads.lead_id,
             owner_id=leads.owner_id,
@@ -92,9 +92,7 @@ class MqlWorked(ClauseKind):
         threshold = params.within.total_seconds() / 86400
 
         # Unworked MQLs still inside their window are not yet due: pending, not compliant.
-        due = t.worked | (t.observed_d > threshold)
-        pending = int(t.filter(~due).count().execute())
-        d = t.filter(due)
+        d, pending = split_due(t, t.worked | (t.observed_d > threshold))
         table = facts_select(
             d, subject_id=d.lead_id, rep_id=d.owner_id, observed=d.observed_d,
             threshold=ibis.literal(threshold),

@@ -26,7 +26,7 @@ import ibis
 from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, hours_between, in_period
+from slapolicy.clauses.common import facts_select, hours_between, in_period, split_due
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
@@ -84,9 +84,7 @@ class Recycling(ClauseKind):
         )
         threshold = params.within.total_seconds() / 3600
 
-        due = t.enrolled | (t.observed_h > threshold)
-        pending = int(t.filter(~due).count().execute())
-        d = t.filter(due)
+        d, pending = split_due(t, t.enrolled | (t.observed_h > threshold))
         on_time = facts_select(
             d, subject_id=d.lead_id, rep_id=d.marketer_id, observed=d.observed_h,
             threshold=ibis.literal(threshold),

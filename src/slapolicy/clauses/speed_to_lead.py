@@ -19,6 +19,7 @@ import ibis
 from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
+from slapolicy.clauses.common import first_activity, split_due
 from slapolicy.clock import business_seconds_between
 from slapolicy.policy.units import Duration
 
@@ -71,13 +72,7 @@ class SpeedToLead(ClauseKind):
 
         acts = ctx.table("activities")
         acts = acts.filter(acts.kind.isin(params.touch_kinds))
-        first = (
-            leads.select("lead_id", "notified_at")
-            .inner_join(acts, "lead_id")
-            .filter(lambda t: t.occurred_at >= t.notified_at)
-            .group_by("lead_id")
-            .agg(first_touch_at=lambda t: t.occurred_at.min())
-        )
+        first = first_activity(leads, "notified_at", acts, "first_touch_at")
         t = leads.left_join(first, "lead_id").select(
             subject_id=leads.lead_id,
             rep_id=leads.owner_id,
@@ -113,9 +108,8 @@ class SpeedToLead(ClauseKind):
             )
         t = t.mutate(observed=t.elapsed_s / 3600.0, threshold=threshold)
         # Untouched leads still inside their window are not yet due: pending, not compliant.
-        due = t.touched | (t.observed > t.threshold)
-        pending = int(t.filter(~due).count().execute())
-        t = t.filter(due).select(
+        t, pending = split_due(t, t.touched | (t.observed > t.threshold))
+        t = t.select(
             "subject_id", "rep_id", "observed", "threshold", "source", "calendar_id",
             "notified_at", "first_touch_at", "touched",
         )
