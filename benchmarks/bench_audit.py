@@ -32,9 +32,9 @@ def peak_rss_mib() -> float:
 
 
 def bench_audit(leads_per_month: int, months: int, rows: list[tuple[str, float, str]]) -> None:
-    from slapolicy import demo
-    from slapolicy.audit import AuditRequest, audit_document
-    from slapolicy.policy import load_policy
+    from slapolicy.demo import generate as demo
+    from slapolicy.audit.run import AuditRequest, audit_document
+    from slapolicy.policy.loader import load_policy
 
     config = demo.DemoConfig(start="2020-01", months=months, leads_per_month=leads_per_month)
     tables = timed("generate demo data", lambda: demo.generate(config), rows,
@@ -63,7 +63,7 @@ def bench_clock(n: int, rows: list[tuple[str, float, str]]) -> None:
     import numpy as np
     import pandas as pd
 
-    from slapolicy.clock import BusinessCalendar, business_seconds_between, segments_frame
+    from slapolicy.engine.clock import BusinessCalendar, business_seconds_between, segments_frame
 
     hours = {d: ((dtime(9), dtime(17)),) for d in range(5)}
     cals = [BusinessCalendar("ny", "America/New_York", hours, "US", "NY"),

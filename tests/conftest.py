@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from slapolicy.contract import TABLES
+from slapolicy.engine.contract import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = ROOT / "policies" / "company-a.yaml"
@@ -70,7 +70,7 @@ def policy_with(clauses_yaml: str, *, keep_speed_to_lead: bool = False):
     ``clauses_yaml`` is YAML for list items, indented as under ``clauses:`` (4 spaces
     before ``- id:``). The result is never compiled: audit it with ``compiled=False``.
     """
-    from slapolicy.policy import parse_policy
+    from slapolicy.policy.loader import parse_policy
 
     text = POLICY.read_text()
     head, rest = text.split("  clauses:\n", 1)
@@ -94,6 +94,6 @@ def without_goal_references(text: str) -> str:
 
 def audit_with(doc, data: Path, period: str, as_of=None):
     """Audit ``doc`` on ``data`` for ``period`` without a compiled suite."""
-    from slapolicy.audit import AuditRequest, audit_document
+    from slapolicy.audit.run import AuditRequest, audit_document
 
     return audit_document(doc, AuditRequest(POLICY, period, data, as_of=as_of), compiled=False)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from slapolicy import demo
-from slapolicy.audit import AuditRequest, audit_period
-from slapolicy.notebook import execute_audit
+from slapolicy.demo import generate as demo
+from slapolicy.audit.run import AuditRequest, audit_period
+from slapolicy.trail.notebook import execute_audit
 from tests.conftest import POLICY, ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "audit.ipynb"
-CLI = [sys.executable, "-m", "slapolicy.cli"]
+CLI = [sys.executable, "-m", "slapolicy.cli.main"]
 pytestmark = pytest.mark.slow
 
 

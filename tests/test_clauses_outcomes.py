@@ -16,7 +16,7 @@ import pytest
 import tests.conftest as conftest
 from slapolicy.clauses.meeting_cadence import slots
 from slapolicy.errors import PolicyError
-from slapolicy.periods import Period
+from slapolicy.policy.periods import Period
 from slapolicy.policy.model import Meeting
 from tests.conftest import audit_with, policy_with
 
@@ -99,7 +99,7 @@ def sales_audit(tmp_path_factory):
 def _dataset(folder: Path, **tables) -> Path:
     import pyarrow.csv as pacsv
 
-    from slapolicy.contract import TABLES
+    from slapolicy.engine.contract import TABLES
 
     tables.setdefault("people", conftest.PEOPLE)
     if "leads" in tables:

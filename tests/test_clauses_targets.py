@@ -28,9 +28,9 @@ from slapolicy.clauses.marketer_quota import MarketerQuotaParams
 from slapolicy.clauses.mql_quality import MqlQualityParams
 from slapolicy.clauses.rep_load import months_in
 from slapolicy.clauses.rep_performance import RepPerformanceParams
-from slapolicy.contract import TABLES
+from slapolicy.engine.contract import TABLES
 from slapolicy.errors import PolicyError
-from slapolicy.periods import Period
+from slapolicy.policy.periods import Period
 from slapolicy.policy.model import Periods
 from tests.conftest import LEAD_DEFAULTS, PEOPLE, audit_with, policy_with, table
 

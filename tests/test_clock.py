@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import pytz
 
-from slapolicy.clock import (
+from slapolicy.engine.clock import (
     BusinessCalendar,
     business_seconds_between,
     business_time_at,

@@ -1,6 +1,6 @@
 import re
 
-from slapolicy.contract import TABLES
+from slapolicy.engine.contract import TABLES
 from tests.conftest import ROOT
 
 

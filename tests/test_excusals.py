@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from slapolicy.audit import AuditRequest, audit_document
+from slapolicy.audit.run import AuditRequest, audit_document
 from slapolicy.errors import PolicyError
-from slapolicy.policy import parse_policy
+from slapolicy.policy.loader import parse_policy
 from tests.conftest import POLICY
 from tests.test_speed_to_lead import AS_OF, data  # noqa: F401  (fixture)
 

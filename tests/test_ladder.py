@@ -1,5 +1,5 @@
-from slapolicy.ladder import ladder_states
-from slapolicy.policy import load_policy
+from slapolicy.audit.ladder import ladder_states
+from slapolicy.policy.loader import load_policy
 from tests.conftest import POLICY
 
 LADDER = load_policy(POLICY).policy.consequences

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from slapolicy.ledger import (
+from slapolicy.trail.ledger import (
     GENESIS,
     LockTimeout,
     append,
@@ -23,7 +23,7 @@ from slapolicy.ledger import (
     record_policy_version,
     verify_chain,
 )
-from slapolicy.policy import load_policy, parse_policy
+from slapolicy.policy.loader import load_policy, parse_policy
 from tests.conftest import POLICY
 
 
@@ -126,7 +126,7 @@ def test_concurrent_appends_from_processes_keep_one_chain(tmp_path: Path) -> Non
 def test_a_held_lock_times_out_naming_the_holder(tmp_path: Path) -> None:
     path = tmp_path / ".lock"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from slapolicy.ledger import locked\n"
+        "import sys, time; from pathlib import Path; from slapolicy.trail.ledger import locked\n"
         f"with locked(Path({str(path)!r})) as h:\n"
         "    h.write('pid 42 since noon'); h.flush(); print('held', flush=True); time.sleep(30)")],
         stdout=subprocess.PIPE, text=True)

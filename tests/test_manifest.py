@@ -18,9 +18,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from slapolicy import demo
-from slapolicy.ledger import read_entries, verify_chain
-from slapolicy.manifest import (
+from slapolicy.demo import generate as demo
+from slapolicy.trail.ledger import read_entries, verify_chain
+from slapolicy.trail.manifest import (
     LIBRARIES,
     find_audit,
     load_manifest,
@@ -28,14 +28,14 @@ from slapolicy.manifest import (
     source_revision,
     table_hashes,
 )
-from slapolicy.policy import load_policy
-from slapolicy.sources import DataSource
-from slapolicy.suites import write_suite
+from slapolicy.policy.loader import load_policy
+from slapolicy.engine.sources import DataSource
+from slapolicy.engine.suites import write_suite
 from tests.conftest import POLICY, ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "audit.ipynb"
 # The slapolicy command with the audit-trail commands attached (as cli.py will attach them).
-CLI = [sys.executable, "-c", "from slapolicy.cli import main; from slapolicy.trail_cli import "
+CLI = [sys.executable, "-c", "from slapolicy.cli.main import main; from slapolicy.cli.trail import "
        "attach; attach(main); main()"]
 
 

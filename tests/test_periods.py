@@ -3,7 +3,7 @@ from datetime import date, datetime
 import pytest
 
 from slapolicy.errors import PeriodError
-from slapolicy.periods import Period
+from slapolicy.policy.periods import Period
 
 
 def test_month_quarter_week() -> None:

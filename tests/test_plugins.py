@@ -10,8 +10,8 @@ import pytest
 
 from slapolicy.clauses.registry import ClauseRegistry
 from slapolicy.errors import PolicyError
-from slapolicy.policy import parse_policy
-from slapolicy.suites import compile_suite
+from slapolicy.policy.loader import parse_policy
+from slapolicy.engine.suites import compile_suite
 from tests.conftest import POLICY, audit_with
 
 CLAUSE = """

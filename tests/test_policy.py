@@ -5,7 +5,7 @@ import pickle
 import pytest
 
 from slapolicy.errors import PolicyError, UnknownClauseKindError
-from slapolicy.policy import load_policy, parse_policy
+from slapolicy.policy.loader import load_policy, parse_policy
 from tests.conftest import POLICY
 
 TEXT = POLICY.read_text()

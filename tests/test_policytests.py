@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from slapolicy.errors import PolicyError
-from slapolicy.policy import load_policy
-from slapolicy.policytests import run_case
+from slapolicy.policy.loader import load_policy
+from slapolicy.audit.policytests import run_case
 from tests.conftest import POLICY, ROOT
 
 CASE = ROOT / "policies" / "tests" / "company-a" / "speed-to-lead.yaml"
@@ -49,7 +49,7 @@ def test_malformed_case_is_a_policy_error(tmp_path: Path) -> None:
 
 
 def test_cli_exit_codes(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "slapolicy.cli", "test", "--policy", str(POLICY)]
+    cmd = [sys.executable, "-m", "slapolicy.cli.main", "test", "--policy", str(POLICY)]
     ok = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.splitlines()[-1].endswith("passed, 0 failed")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from slapolicy.report import breaches_html, clauses_html, header_html
-from slapolicy.results import AuditResult, Breach, ClauseResult
+from slapolicy.audit.report import breaches_html, clauses_html, header_html
+from slapolicy.audit.results import AuditResult, Breach, ClauseResult
 
 
 def clause(**kw: object) -> ClauseResult:

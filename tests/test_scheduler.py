@@ -13,12 +13,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from slapolicy.ledger import read_entries
-from slapolicy.manifest import find_audit
-from slapolicy.periods import Period
-from slapolicy.policy import load_policy
-from slapolicy.scheduler import closed_periods, due_periods
-from slapolicy.signing import verify_all
+from slapolicy.trail.ledger import read_entries
+from slapolicy.trail.manifest import find_audit
+from slapolicy.policy.periods import Period
+from slapolicy.policy.loader import load_policy
+from slapolicy.trail.scheduler import closed_periods, due_periods
+from slapolicy.trail.signing import verify_all
 from tests.conftest import POLICY
 from tests.test_manifest import CLI, NOTEBOOK, cli, demo_duckdb, make_workspace
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from slapolicy.contract import TABLES
+from slapolicy.engine.contract import TABLES
 from slapolicy.errors import DataSourceError
-from slapolicy.manifest import load_manifest, table_hashes
-from slapolicy.secrets import (
+from slapolicy.trail.manifest import load_manifest, table_hashes
+from slapolicy.trail.credentials import (
     ENV_PASSWORD,
     ENV_SECRETS,
     PgLocation,
@@ -30,7 +30,7 @@ from slapolicy.secrets import (
     resolve_password,
     scrubbed_environ,
 )
-from slapolicy.sources import DataSource
+from slapolicy.engine.sources import DataSource
 from tests.conftest import ROOT
 from tests.test_manifest import NOTEBOOK, cli, demo_tables, make_workspace
 
@@ -185,7 +185,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def test_postgres_rows_hash_like_the_same_rows_in_duckdb(pg_data, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from slapolicy import demo
+    from slapolicy.demo import generate as demo
 
     port, tables = pg_data
     monkeypatch.setenv(ENV_PASSWORD, CANARY)
@@ -227,7 +227,7 @@ def test_a_canary_password_never_reaches_any_output(pg_data, tmp_path: Path) -> 
     assert leaks == []
     assert CANARY not in res.stdout + res.stderr
     # The rows audited are the rows in PostgreSQL.
-    from slapolicy import demo
+    from slapolicy.demo import generate as demo
 
     db = demo.write_duckdb(tables, tmp_path / "same.duckdb")
     inputs = {k: v for k, v in manifest["inputs"].items() if k != "source"}

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from slapolicy.ledger import read_entries
-from slapolicy.manifest import find_audit, load_manifest
-from slapolicy.notebook import RevisionError
-from slapolicy.scheduler import exit_code_for, run_audit
-from slapolicy.signing import (
+from slapolicy.trail.ledger import read_entries
+from slapolicy.trail.manifest import find_audit, load_manifest
+from slapolicy.trail.notebook import RevisionError
+from slapolicy.trail.scheduler import exit_code_for, run_audit
+from slapolicy.trail.signing import (
     load_private_key,
     new_key,
     public_key_b64,
@@ -202,7 +202,7 @@ def test_a_signature_by_a_key_the_policy_does_not_list_is_detected(signed, tmp_p
     _replace_signature(folder, 1, _forge(folder, intruder, "cso"))
     problems = verify_all(root).problems
     listed = public_key_b64(load_private_key(signed.keys / "mkt-lead.key"))
-    from slapolicy.signing import fingerprint
+    from slapolicy.trail.signing import fingerprint
 
     assert (f"{folder}: signatures.json: signature 1 by mkt-lead uses key "
             f"{fingerprint(public_key_b64(intruder))}, but the policy lists key "

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from slapolicy.audit import AuditRequest, audit_document
-from slapolicy.policy import load_policy, parse_policy
+from slapolicy.audit.run import AuditRequest, audit_document
+from slapolicy.policy.loader import load_policy, parse_policy
 from tests.conftest import POLICY
 
 

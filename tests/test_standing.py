@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from slapolicy.audit import AuditRequest, audit_document
-from slapolicy.history import HistoryMissingError
-from slapolicy.policy import parse_policy
+from slapolicy.audit.run import AuditRequest, audit_document
+from slapolicy.audit.history import HistoryMissingError
+from slapolicy.policy.loader import parse_policy
 from tests.conftest import POLICY
 
 MONTHS = [f"2020-{m:02d}" for m in range(1, 13)]
@@ -93,7 +93,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      "created_at": created, "proposal_submitted_at": created,
                      "amount": float(amount), "closed_at": closed, "status": "won"})
     tables = {"people": PEOPLE, "leads": leads, "opportunities": opps}
-    from slapolicy.contract import TABLES
+    from slapolicy.engine.contract import TABLES
 
     for name in TABLES:
         pacsv.write_csv(table(name, tables.get(name, [])), folder / f"{name}.csv")
@@ -161,7 +161,7 @@ def test_a_missing_earlier_audit_stops_the_run(data: Path, tmp_path: Path) -> No
 
 
 def test_reward_split_rules(reset_year: list[dict], audits_root: Path) -> None:
-    from slapolicy.decisions import DecisionError, record_split, splits
+    from slapolicy.audit.decisions import DecisionError, record_split, splits
 
     doc = policy()
     with pytest.raises(DecisionError, match="the 2020-03 pool was not earned"):
@@ -183,7 +183,7 @@ def test_reward_split_rules(reset_year: list[dict], audits_root: Path) -> None:
 
 
 def test_dispute_goes_to_the_panel(reset_year: list[dict], audits_root: Path) -> None:
-    from slapolicy.decisions import DecisionError, decide_dispute, disputes, raise_dispute
+    from slapolicy.audit.decisions import DecisionError, decide_dispute, disputes, raise_dispute
 
     doc = policy()
     with pytest.raises(DecisionError, match="has no breach of revenue by nobody"):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from slapolicy.errors import StaleSuiteError
-from slapolicy.policy import load_policy
-from slapolicy.suites import compile_suite, load_suite, write_suite
+from slapolicy.policy.loader import load_policy
+from slapolicy.engine.suites import compile_suite, load_suite, write_suite
 from tests.conftest import POLICY, ROOT
 
 
@@ -58,7 +58,7 @@ def test_cli_compile_then_audit_refuses_stale(tmp_path: Path) -> None:
     policy = tmp_path / "policies" / "company-a.yaml"
     policy.parent.mkdir()
     policy.write_text(POLICY.read_text())
-    cli = [sys.executable, "-m", "slapolicy.cli"]
+    cli = [sys.executable, "-m", "slapolicy.cli.main"]
     done = subprocess.run([*cli, "compile", "--policy", str(policy)], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr

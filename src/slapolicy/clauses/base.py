@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
 
 Direction = Literal["at_most", "at_least"]
@@ -83,13 +83,13 @@ class ClauseKind(ABC):
 
     def expectation(self, clause: Clause, params: Any, check: CheckSpec) -> dict[str, Any]:
         """The Great Expectations expectation for one check (override for a custom one)."""
-        from slapolicy.expectations import expectation_config
+        from slapolicy.engine.expectations import expectation_config
 
         return expectation_config(clause.id, check.name, check.direction,
                                   clause.tolerance.mostly)
 
     def row_check(self, clause: Clause, params: Any, check: CheckSpec) -> Any:
         """The pandera check that finds failing rows (override for a custom one)."""
-        from slapolicy.rowchecks import comparison_check
+        from slapolicy.engine.rowchecks import comparison_check
 
         return comparison_check(f"{clause.id}:{check.name}", check.direction)

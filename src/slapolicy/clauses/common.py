@@ -10,7 +10,7 @@ import ibis
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
 
 
 def in_period(ctx: AuditContext, column: ir.TimestampValue) -> ir.BooleanValue:

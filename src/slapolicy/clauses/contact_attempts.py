@@ -28,13 +28,13 @@ from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
 from slapolicy.clauses.common import facts_select, hours_between, in_period
-from slapolicy.contract import ACTIVITY_KINDS
+from slapolicy.engine.contract import ACTIVITY_KINDS
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
 
 

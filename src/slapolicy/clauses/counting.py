@@ -18,8 +18,8 @@ from slapolicy.clauses.common import in_period
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from slapolicy.engine import AuditContext
-    from slapolicy.periods import Period
+    from slapolicy.engine.context import AuditContext
+    from slapolicy.policy.periods import Period
 
 #: Average days in a month of the Gregorian calendar (365.25 / 12).
 MONTH_DAYS = 30.4375

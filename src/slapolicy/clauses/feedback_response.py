@@ -25,13 +25,13 @@ from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
 from slapolicy.clauses.common import facts_select, in_period, no_rep, split_due
-from slapolicy.clock import business_seconds_between
+from slapolicy.engine.clock import business_seconds_between
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
     from datetime import timedelta
 
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
 
 Team = Literal["marketing", "sales"]

@@ -28,7 +28,7 @@ from slapolicy.clauses.common import facts_select, in_period
 from slapolicy.clauses.counting import period_open
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause
 
 #: check name -> (params field, numerator, denominator, what the denominator counts)

@@ -28,7 +28,7 @@ from slapolicy.clauses.counting import months_in, scale_notes, settle
 from slapolicy.policy.units import Money
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
 
 

@@ -30,7 +30,7 @@ from slapolicy.clauses.counting import (
 )
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause
 
 

@@ -26,13 +26,13 @@ import ibis
 from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.periods import Period
+from slapolicy.policy.periods import Period
 from slapolicy.policy.model import WEEKDAYS, Weekday
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Meeting, Policy
 
 

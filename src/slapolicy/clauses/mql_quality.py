@@ -31,7 +31,7 @@ from slapolicy.clauses.common import facts_select
 from slapolicy.clauses.counting import period_mqls, settle
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Icp, Policy
 
 DEFAULT_ACCEPTANCE = 0.30

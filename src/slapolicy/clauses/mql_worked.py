@@ -29,11 +29,11 @@ from slapolicy.clauses.common import (
     in_period,
     split_due,
 )
-from slapolicy.contract import ACTIVITY_KINDS
+from slapolicy.engine.contract import ACTIVITY_KINDS
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
 
 

@@ -30,7 +30,7 @@ from slapolicy.clauses.common import facts_select, hours_between, in_period, spl
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
 
 

@@ -36,7 +36,7 @@ from slapolicy.clauses.counting import (
 )
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause
 
 class RepLoadParams(Params):

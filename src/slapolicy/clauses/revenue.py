@@ -30,12 +30,12 @@ from pydantic import Field, model_validator
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
 from slapolicy.clauses.targets import require_closed_at, target_evidence, target_problems
-from slapolicy.periods import Period
+from slapolicy.policy.periods import Period
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
 
 RevenueCheck = Literal["run-rate", "make-up", "annual"]

@@ -33,7 +33,7 @@ from slapolicy.clauses.targets import (
 )
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
 
 _DAY = 86400.0

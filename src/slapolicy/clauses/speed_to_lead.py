@@ -20,11 +20,11 @@ from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
 from slapolicy.clauses.common import first_activity, split_due
-from slapolicy.clock import business_seconds_between
+from slapolicy.engine.clock import business_seconds_between
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
 
 

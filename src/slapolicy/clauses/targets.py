@@ -13,7 +13,7 @@ from slapolicy.clauses.common import ramp_target
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Policy
 
 TEAM_SUBJECT = "sales"

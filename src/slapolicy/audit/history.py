@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from slapolicy.errors import SlapolicyError
-from slapolicy.periods import Period
+from slapolicy.policy.periods import Period
 from slapolicy.policy.model import Policy
 
 
@@ -64,7 +64,7 @@ class History:
 
 def results_path(audits_root: Path, policy_id: str, period: str) -> Path | None:
     """The latest recorded results of a period, or None."""
-    from slapolicy.manifest import find_audit  # the audit trail knows about revisions
+    from slapolicy.trail.manifest import find_audit  # the audit trail knows about revisions
 
     folder = find_audit(audits_root, policy_id, period)
     if folder is None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from slapolicy.errors import SlapolicyError
-from slapolicy.ledger import (
+from slapolicy.trail.ledger import (
     append,
     canonical,
     ledger_path,
@@ -35,7 +35,7 @@ from slapolicy.ledger import (
     utc_now,
     verify_chain,
 )
-from slapolicy.manifest import (
+from slapolicy.trail.manifest import (
     MANIFEST,
     SIGNATURES,
     SIGNOFF_HTML,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from slapolicy.clauses.common import in_period
 
 if TYPE_CHECKING:
-    from slapolicy.engine import AuditContext
+    from slapolicy.engine.context import AuditContext
 
 _CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12}
 

@@ -1,7 +1,7 @@
 """The audit-trail commands: ``keys new``, ``sign``, ``verify`` and ``run-due``.
 
-``slapolicy.cli`` attaches them to the ``slapolicy`` group (``attach(main)``).
-Like ``slapolicy.cli``, only this module maps errors to exit codes.
+``slapolicy.cli.main`` attaches them to the ``slapolicy`` group (``attach(main)``).
+Like ``slapolicy.cli.main``, only this module maps errors to exit codes.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import NoReturn
 import click
 
 from slapolicy.errors import SlapolicyError
-from slapolicy.scheduler import EXIT_USER
+from slapolicy.trail.scheduler import EXIT_USER
 
 
 def _fail(err: SlapolicyError) -> NoReturn:
-    from slapolicy.scheduler import exit_code_for
+    from slapolicy.trail.scheduler import exit_code_for
 
     click.echo(f"error: {err}", err=True)
     sys.exit(exit_code_for(err))
@@ -35,7 +35,7 @@ def keys() -> None:
 @click.option("--person", required=True, help="The signatory's person id in the policy.")
 def keys_new(out: Path, person: str) -> None:
     """Make a key pair: write <out>/<person>.key (mode 0600), print the public key line."""
-    from slapolicy.signing import new_key
+    from slapolicy.trail.signing import new_key
 
     try:
         path, public = new_key(out, person)
@@ -53,7 +53,7 @@ def keys_new(out: Path, person: str) -> None:
               help="Your private key file (from slapolicy keys new).")
 def sign(audit_dir: Path, key_path: Path) -> None:
     """Sign an audit: its manifest hash and identity (policy, period, revision)."""
-    from slapolicy.signing import sign_audit
+    from slapolicy.trail.signing import sign_audit
 
     try:
         result = sign_audit(audit_dir, key_path)
@@ -75,8 +75,8 @@ def verify(audit_dir: Path | None, everything: bool, audits: Path) -> None:
 
     Reports every problem found; exits 1 if there is any.
     """
-    from slapolicy.signing import verify as verify_folders
-    from slapolicy.signing import verify_all
+    from slapolicy.trail.signing import verify as verify_folders
+    from slapolicy.trail.signing import verify_all
 
     if everything == (audit_dir is not None):
         click.echo("error: pass an audit folder, or --all", err=True)
@@ -130,8 +130,8 @@ def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
     Exit codes: 0 clean or nothing due; 1 breaches found; 2 policy, data or usage
     error; 3 a notebook cell failed; 4 another run-due holds the lock.
     """
-    from slapolicy.scheduler import PeriodRun
-    from slapolicy.scheduler import run_due as run
+    from slapolicy.trail.scheduler import PeriodRun
+    from slapolicy.trail.scheduler import run_due as run
 
     now = None
     if now_text:

@@ -23,12 +23,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slapolicy.contract import TABLES, ColumnSpec
+from slapolicy.engine.contract import TABLES, ColumnSpec
 from slapolicy.errors import SlapolicyError
 
 if TYPE_CHECKING:
     from slapolicy.policy.loader import PolicyDocument
-    from slapolicy.sources import DataSource
+    from slapolicy.engine.sources import DataSource
 
 FORMAT = "slapolicy-manifest/1"
 TABLE_HASH = "slapolicy-table/1"
@@ -85,7 +85,7 @@ def table_hashes(source: DataSource) -> dict[str, Any]:
     """
     import duckdb
 
-    from slapolicy.sources import load_into
+    from slapolicy.engine.sources import load_into
 
     con = duckdb.connect()
     try:
@@ -148,7 +148,7 @@ def software() -> dict[str, Any]:
 def source_revision() -> tuple[str, bool | None]:
     """``git rev-parse HEAD`` of the tree holding the slapolicy package, and whether the
     package's files differ from it; ``("unknown", None)`` outside a git checkout."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the slapolicy package folder
     try:
         head = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"],
                               capture_output=True, text=True, timeout=10)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from slapolicy.history import History
-from slapolicy.ladder import ladder_states
-from slapolicy.periods import Period
+from slapolicy.audit.history import History
+from slapolicy.audit.ladder import ladder_states
+from slapolicy.policy.periods import Period
 from slapolicy.policy.model import Goal, Policy
-from slapolicy.results import ClauseResult
+from slapolicy.audit.results import ClauseResult
 
 MET, MISSED, ERROR, NOT_IN_FORCE, PENDING = "met", "missed", "error", "not_in_force", "pending"
 

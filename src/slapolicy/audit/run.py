@@ -7,17 +7,17 @@ from datetime import datetime
 from pathlib import Path
 
 from slapolicy.clauses import registry
-from slapolicy.engine import AuditContext, Engine
-from slapolicy.evaluate import evaluate_clause
-from slapolicy.excusals import Excusals
-from slapolicy.history import load_history
-from slapolicy.periods import Period
+from slapolicy.engine.context import AuditContext, Engine
+from slapolicy.engine.judge import evaluate_clause
+from slapolicy.policy.excusals import Excusals
+from slapolicy.audit.history import load_history
+from slapolicy.policy.periods import Period
 from slapolicy.policy.loader import PolicyDocument, load_policy
-from slapolicy.results import AuditResult, Breach, ClauseResult
-from slapolicy.review import review_status
-from slapolicy.sources import DataSource
-from slapolicy.standing import assess
-from slapolicy.suites import load_suite
+from slapolicy.audit.results import AuditResult, Breach, ClauseResult
+from slapolicy.audit.review import review_status
+from slapolicy.engine.sources import DataSource
+from slapolicy.audit.standing import assess
+from slapolicy.engine.suites import load_suite
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 
-from slapolicy.contract import TABLES
+from slapolicy.engine.contract import TABLES
 from slapolicy.errors import PeriodError
 
 __all__ = [

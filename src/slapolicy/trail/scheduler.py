@@ -4,7 +4,7 @@
 audits root (``<audits>/.run-due.lock``) for the whole run, so two runs at the same
 time never audit one period twice: the second waits up to ``--wait`` seconds and
 then exits with code 4 and a message naming the holder. Each audit is published
-atomically (see ``slapolicy.notebook``); a run killed part-way leaves only a
+atomically (see ``slapolicy.trail.notebook``); a run killed part-way leaves only a
 hidden staging folder, which the next run removes before it audits the period.
 
 Exit codes: 0 every audited period is clean (or nothing was due); 1 an audit
@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slapolicy.errors import AuditRunError, SlapolicyError
-from slapolicy.ledger import locked, utc_now
-from slapolicy.manifest import find_audit
-from slapolicy.periods import Period, PeriodUnit
+from slapolicy.trail.ledger import locked, utc_now
+from slapolicy.trail.manifest import find_audit
+from slapolicy.policy.periods import Period, PeriodUnit
 
 if TYPE_CHECKING:
-    from slapolicy.notebook import AuditOutputs
+    from slapolicy.trail.notebook import AuditOutputs
     from slapolicy.policy.loader import PolicyDocument
 
 EXIT_CLEAN, EXIT_BREACHES, EXIT_USER, EXIT_RUN, EXIT_BUSY = 0, 1, 2, 3, 4
@@ -68,10 +68,10 @@ def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, a
               ) -> tuple[AuditOutputs, dict[str, Any]]:
     """Audit one period: check the policy, period, suite and data first (before a kernel
     starts), then run the notebook and publish: the one code path for ``run-due`` and,
-    through ``slapolicy.cli``, ``audit`` and ``demo``. ``data`` may be a folder, a DuckDB
+    through ``slapolicy.cli.main``, ``audit`` and ``demo``. ``data`` may be a folder, a DuckDB
     file or a ``postgresql://`` URL. Returns the outputs and the results' summary."""
-    from slapolicy.history import load_history
-    from slapolicy.secrets import open_data
+    from slapolicy.audit.history import load_history
+    from slapolicy.trail.credentials import open_data
 
     doc, label = _prepare(policy_path, period, expectations)
     assert label is not None
@@ -86,9 +86,9 @@ def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, a
 
 def _prepare(policy_path: Path, period: str | None,
              expectations: Path | None) -> tuple[PolicyDocument, str | None]:
-    from slapolicy.audit import default_expectations_dir
-    from slapolicy.policy import load_policy
-    from slapolicy.suites import load_suite
+    from slapolicy.audit.run import default_expectations_dir
+    from slapolicy.policy.loader import load_policy
+    from slapolicy.engine.suites import load_suite
 
     doc = load_policy(policy_path)
     label = Period.parse(period, doc.policy.periods.unit).label if period else None
@@ -101,9 +101,9 @@ def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None, l
                     data_zone: str | None, as_of: datetime | None, expectations: Path | None,
                     exceptions: Path | None, reason: str | None, cwd: Path | None,
                     ) -> tuple[AuditOutputs, dict[str, Any]]:
-    from slapolicy.audit import AuditRequest, audit_folder
-    from slapolicy.notebook import execute_audit
-    from slapolicy.results import load_results
+    from slapolicy.audit.run import AuditRequest, audit_folder
+    from slapolicy.trail.notebook import execute_audit
+    from slapolicy.audit.results import load_results
 
     assert label is not None
     request = AuditRequest(policy=policy_path, period=label, data=local, data_zone=data_zone,
@@ -209,11 +209,11 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
     period that fails is recorded in the report and ends the run. ``now`` is naive
     UTC (default: the current time).
     """
-    from slapolicy.ledger import locked as publish_locked
-    from slapolicy.notebook import cleanup_stale
-    from slapolicy.secrets import PgLocation, is_postgres_url, open_data
-    from slapolicy.signing import PUBLISH_LOCK
-    from slapolicy.sources import DataSource
+    from slapolicy.trail.ledger import locked as publish_locked
+    from slapolicy.trail.notebook import cleanup_stale
+    from slapolicy.trail.credentials import PgLocation, is_postgres_url, open_data
+    from slapolicy.trail.signing import PUBLISH_LOCK
+    from slapolicy.engine.sources import DataSource
 
     doc, _ = _prepare(policy_path, None, expectations)
     if is_postgres_url(data):  # fail fast on a bad URL even when nothing is due

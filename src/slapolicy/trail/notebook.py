@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from slapolicy.audit import AuditRequest
+from slapolicy.audit.run import AuditRequest
 from slapolicy.errors import AuditRunError, SlapolicyError
 
 KERNEL = "python3"
@@ -73,7 +73,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         reason: Why the period is audited again; required when its latest
             audit is signed (the new revision's manifest and ledger entry keep it).
         source: How to describe the data in the manifest (a PostgreSQL source is
-            read into a local snapshot first, see ``slapolicy.secrets``); default:
+            read into a local snapshot first, see ``slapolicy.trail.credentials``); default:
             ``request.data`` itself.
 
     Returns:
@@ -81,21 +81,21 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
     """
     import papermill as pm
 
-    from slapolicy.ledger import append, ledger_path, locked, record_policy_version, utc_now
-    from slapolicy.manifest import (
+    from slapolicy.trail.ledger import append, ledger_path, locked, record_policy_version, utc_now
+    from slapolicy.trail.manifest import (
         build_manifest,
         output_hashes,
         relative_name,
         table_hashes,
         write_manifest,
     )
-    from slapolicy.periods import Period
-    from slapolicy.policy import load_policy
-    from slapolicy.results import load_results
-    from slapolicy.secrets import scrubbed_environ
-    from slapolicy.signing import PUBLISH_LOCK, write_initial_signoff
-    from slapolicy.sources import DataSource
-    from slapolicy.suites import suite_path
+    from slapolicy.policy.periods import Period
+    from slapolicy.policy.loader import load_policy
+    from slapolicy.audit.results import load_results
+    from slapolicy.trail.credentials import scrubbed_environ
+    from slapolicy.trail.signing import PUBLISH_LOCK, write_initial_signoff
+    from slapolicy.engine.sources import DataSource
+    from slapolicy.engine.suites import suite_path
 
     if not notebook.exists():
         raise AuditRunError(f"audit notebook not found: {notebook}",
@@ -127,7 +127,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 pm.execute_notebook(
                     str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
                     progress_bar=False, cwd=str(cwd or notebook.parent), log_output=False,
-                    kernel_manager_class="slapolicy.notebook.LocalKernelManager",
+                    kernel_manager_class="slapolicy.trail.notebook.LocalKernelManager",
                 )
         except pm.PapermillExecutionError as e:
             raise AuditRunError(
@@ -198,7 +198,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
 
 def _plan(base: Path, reason: str | None) -> _Plan:
     """Where the new run goes: a first revision, an unsigned one replaced, or the next."""
-    from slapolicy.manifest import is_signed, revision_folder, revisions
+    from slapolicy.trail.manifest import is_signed, revision_folder, revisions
 
     root = base.parent.parent
     found = revisions(base)
@@ -218,7 +218,7 @@ def _plan(base: Path, reason: str | None) -> _Plan:
 
 
 def _describe(root: Path, revision: int, folder: Path) -> dict[str, Any]:
-    from slapolicy.manifest import ManifestError, load_manifest, relative_name
+    from slapolicy.trail.manifest import ManifestError, load_manifest, relative_name
 
     try:
         _, sha = load_manifest(folder)

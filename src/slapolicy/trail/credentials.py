@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from slapolicy.contract import TABLES
+from slapolicy.engine.contract import TABLES
 from slapolicy.errors import DataSourceError, SlapolicyError
 
 ENV_PASSWORD = "SLAPOLICY_PG_PASSWORD"
@@ -189,7 +189,7 @@ def open_data(data: str | os.PathLike[str],
     A folder or DuckDB file is used as it is. A PostgreSQL URL is read into a
     DuckDB snapshot in a private temporary folder that is removed afterwards.
     """
-    from slapolicy.sources import DataSource
+    from slapolicy.engine.sources import DataSource
 
     text = os.fspath(data)
     if not is_postgres_url(text):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from slapolicy.results import AuditResult, Breach, ClauseResult, _num
+from slapolicy.audit.results import AuditResult, Breach, ClauseResult, _num
 
 _COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "error": "#6e7781"}
 STYLE = """

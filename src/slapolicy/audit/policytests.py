@@ -34,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
-from slapolicy.audit import AuditRequest, audit_document
-from slapolicy.contract import TABLES
+from slapolicy.audit.run import AuditRequest, audit_document
+from slapolicy.engine.contract import TABLES
 from slapolicy.errors import PolicyError
 from slapolicy.policy.loader import PolicyDocument
 

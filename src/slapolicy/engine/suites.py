@@ -12,7 +12,7 @@ from typing import Any
 
 from slapolicy.clauses import registry
 from slapolicy.errors import StaleSuiteError
-from slapolicy.expectations import suite_json
+from slapolicy.engine.expectations import suite_json
 from slapolicy.policy.loader import PolicyDocument
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from slapolicy import expectations, rowchecks
+from slapolicy.engine import expectations, rowchecks
 from slapolicy.clauses.base import FACT_COLUMNS
-from slapolicy.results import Breach, ClauseResult, Status
+from slapolicy.audit.results import Breach, ClauseResult, Status
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts
-    from slapolicy.engine import AuditContext
-    from slapolicy.excusals import Excusals
+    from slapolicy.engine.context import AuditContext
+    from slapolicy.policy.excusals import Excusals
     from slapolicy.policy.model import Clause
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from slapolicy.errors import SlapolicyError
-from slapolicy.history import results_path
+from slapolicy.audit.history import results_path
 from slapolicy.policy.loader import PolicyDocument
 
 

@@ -11,16 +11,16 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from slapolicy.clock import BusinessCalendar, segments_frame
-from slapolicy.contract import TABLES, schemas
+from slapolicy.engine.clock import BusinessCalendar, segments_frame
+from slapolicy.engine.contract import TABLES, schemas
 from slapolicy.errors import ContractViolation, DataSourceError
-from slapolicy.sources import DataSource, load_into
+from slapolicy.engine.sources import DataSource, load_into
 
 if TYPE_CHECKING:
     import ibis
     import ibis.expr.types as ir
 
-    from slapolicy.periods import Period
+    from slapolicy.policy.periods import Period
     from slapolicy.policy.loader import PolicyDocument
 
 _SHOW_FAILURES = 10

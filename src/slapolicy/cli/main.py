@@ -18,7 +18,7 @@ from slapolicy.errors import AuditRunError, SlapolicyError
 
 EXIT_CLEAN, EXIT_BREACHES, EXIT_USER, EXIT_RUN = 0, 1, 2, 3
 def _fail(err: SlapolicyError) -> None:
-    from slapolicy.scheduler import exit_code_for
+    from slapolicy.trail.scheduler import exit_code_for
 
     code = exit_code_for(err)
     if isinstance(err, AuditRunError) and code == EXIT_USER:
@@ -73,8 +73,8 @@ def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
                as_of: str | None, audits: Path, notebook: Path,
                expectations: Path | None = None, exceptions: Path | None = None,
                backfill: bool = False, reason: str | None = None) -> int:
-    from slapolicy.history import HistoryMissingError
-    from slapolicy.scheduler import run_audit
+    from slapolicy.audit.history import HistoryMissingError
+    from slapolicy.trail.scheduler import run_audit
 
     when = _instant(as_of)
     kwargs = dict(audits=audits, notebook=notebook, data_zone=data_zone, as_of=when,
@@ -115,9 +115,9 @@ def _instant(text: str | None) -> datetime | None:
               help="Output folder [default: expectations/ beside policies/].")
 def compile_(policy_path: Path, expectations: Path | None) -> None:
     """Compile the policy's clauses to a Great Expectations suite (JSON, for review)."""
-    from slapolicy.audit import default_expectations_dir
-    from slapolicy.policy import load_policy
-    from slapolicy.suites import write_suite
+    from slapolicy.audit.run import default_expectations_dir
+    from slapolicy.policy.loader import load_policy
+    from slapolicy.engine.suites import write_suite
 
     try:
         doc = load_policy(policy_path)
@@ -133,8 +133,8 @@ def compile_(policy_path: Path, expectations: Path | None) -> None:
               help="Case file or folder [default: tests/<policy id>/ beside the policy].")
 def test_(policy_path: Path, cases: Path | None) -> None:
     """Run the policy's test cases; exit 1 if any fails."""
-    from slapolicy.policy import load_policy
-    from slapolicy.policytests import case_files, run_case
+    from slapolicy.policy.loader import load_policy
+    from slapolicy.audit.policytests import case_files, run_case
 
     try:
         doc = load_policy(policy_path)
@@ -166,11 +166,11 @@ def test_(policy_path: Path, cases: Path | None) -> None:
 def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month: int,
          seed: int, audits: Path, notebook: Path) -> None:
     """Generate Company A demo data into DuckDB and audit every demo month."""
-    from slapolicy import demo as demo_data
-    from slapolicy.audit import default_expectations_dir
-    from slapolicy.periods import Period
-    from slapolicy.policy import load_policy
-    from slapolicy.suites import write_suite
+    from slapolicy.demo import generate as demo_data
+    from slapolicy.audit.run import default_expectations_dir
+    from slapolicy.policy.periods import Period
+    from slapolicy.policy.loader import load_policy
+    from slapolicy.engine.suites import write_suite
 
     try:
         suite = write_suite(default_expectations_dir(policy_path), load_policy(policy_path))
@@ -207,8 +207,8 @@ def reward() -> None:
 def reward_split(policy_path: Path, period: str, shares: tuple[str, ...],
                  approved_by: tuple[str, ...], audits: Path) -> None:
     """Record how the team leads split an earned monthly pool."""
-    from slapolicy.decisions import record_split
-    from slapolicy.policy import load_policy
+    from slapolicy.audit.decisions import record_split
+    from slapolicy.policy.loader import load_policy
 
     try:
         parsed = dict(_pair(s) for s in shares)
@@ -242,8 +242,8 @@ def dispute() -> None:
 def dispute_raise(policy_path: Path, period: str, clause_id: str, subject_id: str,
                   raised_by: str, reason: str, audits: Path) -> None:
     """Dispute one breach; it goes to the policy's conflict panel."""
-    from slapolicy.decisions import raise_dispute
-    from slapolicy.policy import load_policy
+    from slapolicy.audit.decisions import raise_dispute
+    from slapolicy.policy.loader import load_policy
 
     try:
         entry = raise_dispute(audits, load_policy(policy_path), period, clause_id, subject_id,
@@ -264,8 +264,8 @@ def dispute_raise(policy_path: Path, period: str, clause_id: str, subject_id: st
 def dispute_decide(policy_path: Path, dispute_id: str, decision: str,
                    decided_by: tuple[str, ...], note: str, audits: Path) -> None:
     """Record the conflict panel's binding decision."""
-    from slapolicy.decisions import decide_dispute
-    from slapolicy.policy import load_policy
+    from slapolicy.audit.decisions import decide_dispute
+    from slapolicy.policy.loader import load_policy
 
     try:
         entry = decide_dispute(audits, load_policy(policy_path), dispute_id, decision,
@@ -281,8 +281,8 @@ def dispute_decide(policy_path: Path, dispute_id: str, decision: str,
               show_default=True)
 def dispute_list(policy_path: Path, audits: Path) -> None:
     """List disputes and their decisions."""
-    from slapolicy.decisions import disputes
-    from slapolicy.policy import load_policy
+    from slapolicy.audit.decisions import disputes
+    from slapolicy.policy.loader import load_policy
 
     try:
         items = disputes(audits, load_policy(policy_path).id)
@@ -293,7 +293,7 @@ def dispute_list(policy_path: Path, audits: Path) -> None:
                    f" (raised by {d['raised_by']}: {d['reason']})")
 
 
-from slapolicy.trail_cli import keys, run_due, sign, verify  # noqa: E402
+from slapolicy.cli.trail import keys, run_due, sign, verify  # noqa: E402
 
 main.add_command(keys)
 main.add_command(sign)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slapolicy.contract import TABLES, ColumnSpec, TableSpec
+from slapolicy.engine.contract import TABLES, ColumnSpec, TableSpec
 from slapolicy.errors import DataSourceError
 
 if TYPE_CHECKING:
