@@ -76,18 +76,18 @@ def test_hand_computed_breaches(data: Path) -> None:
     assert (clause.subjects, clause.breaches, clause.pending) == (8, 4, 1)
     assert clause.compliance == 0.5
     found = {b.subject_id: (b.rep_id, b.person_id, round(b.observed, 4), b.threshold)
-             for b in result.breaches}
+             for b in result.read_breaches()}
     assert found == {
         "L02": ("rep-ny", "rep-ny", 1.5, 1.0),      # 0.5h Friday + 1h Monday across DST
         "L08": ("rep-ny", "rep-ny", 14.0, 1.0),     # untouched: 7h + 7h to as_of
         "L12": ("rep-ny", "rep-ny", 126.0, 1.0),    # a touch before notification is no touch
         "L13": (None, "sales-lead", 2.0, 1.0),      # unassigned: default calendar, team lead
     }
-    by_id = {b.subject_id: b for b in result.breaches}
+    by_id = {b.subject_id: b for b in result.read_breaches()}
     assert by_id["L08"].evidence["touched"] is False
     assert by_id["L02"].evidence["first_touch_at"] == "2020-03-09T14:00:00Z"
     assert by_id["L02"].evidence["calendar_id"] == "us-east"
-    assert all(b.clause_id == "speed-to-lead" and b.team == "sales" for b in result.breaches)
+    assert all(b.clause_id == "speed-to-lead" and b.team == "sales" for b in result.read_breaches())
     ge = clause.checks["first-touch"]["great_expectations"]
     assert ge["unexpected_count"] == 4 and ge["element_count"] == 8 and not ge["success"]
 
@@ -107,27 +107,47 @@ def test_per_source_threshold_and_calendar_clock(data: Path) -> None:
     per_source = text.replace("        within: 1h\n",
                               "        within: 1h\n        by_source: {content: 2h}\n")
     result = run(data, per_source)
-    assert sorted(b.subject_id for b in result.breaches) == ["L08", "L12"]
+    assert sorted(b.subject_id for b in result.read_breaches()) == ["L08", "L12"]
     calendar = text.replace("        clock: business", "        clock: calendar")
-    found = {b.subject_id: round(b.observed, 2) for b in run(data, calendar).breaches}
+    found = {b.subject_id: round(b.observed, 2) for b in run(data, calendar).read_breaches()}
     assert found["L02"] == round((z("2020-03-09T14:00:00Z") - z("2020-03-06T21:30:00Z"))
                                  .total_seconds() / 3600, 2)
     assert "L07" in found  # 16.5 wall-clock hours overnight
 
 
-def test_empty_period_passes_with_zero_subjects(data: Path) -> None:
+def test_empty_period_is_not_measured_with_the_policy_threshold(data: Path) -> None:
     doc = load_policy(POLICY)
     result = audit_document(doc, AuditRequest(POLICY, "2020-05", data, as_of=AS_OF),
                             only={"speed-to-lead"})
     (clause,) = result.clauses
-    assert (clause.status, clause.subjects, clause.breaches) == ("pass", 0, 0)
-    assert clause.message == "first-touch: no leads in scope this period"
+    assert (clause.status, clause.subjects, clause.breaches) == ("not_measured", 0, 0)
+    assert clause.message == "first-touch: not measured: no leads in scope this period"
+    # The threshold comes from the policy (within: 1h), never read back from data.
+    assert clause.threshold == 1.0
+    assert clause.checks["first-touch"]["threshold_rule"]["value"] == 1.0
+    assert result.summary()["status"] == "not_measured"
+
+
+def test_only_pending_leads_are_not_measured(make_dataset) -> None:
+    """A lead notified half a business hour before as_of, not touched yet: pending, nothing judged."""
+    data = make_dataset(leads=[{"lead_id": "P1", "created_at": z("2020-03-31T19:30:00Z"),
+                                "mql_at": z("2020-03-31T19:30:00Z"),
+                                "notified_at": z("2020-03-31T19:30:00Z")}])
+    doc = load_policy(POLICY)
+    (clause,) = audit_document(doc, AuditRequest(POLICY, "2020-03", data, as_of=AS_OF),
+                               only={"speed-to-lead"}).clauses
+    assert (clause.status, clause.pending, clause.subjects) == ("not_measured", 1, 0)
+    assert "1 still pending" in clause.message
 
 
 def test_same_inputs_same_bytes(data: Path) -> None:
     a, b = run(data), run(data)
+    assert a.folder != b.folder
     assert a.to_json() == b.to_json()
-    assert a.breaches_csv() == b.breaches_csv()
-    assert a.breaches_csv().splitlines()[0] == (
+    for name in ("breaches.csv", "breaches.parquet", "facts/speed-to-lead.first-touch.parquet"):
+        assert (a.folder / name).read_bytes() == (b.folder / name).read_bytes(), name
+    lines = (a.folder / "breaches.csv").read_text().splitlines()
+    assert lines[0] == (
         "clause_id,check,subject_type,subject_id,rep_id,team,person_id,observed,threshold,unit,"
         "severity,status,reason,evidence")
+    assert [line.split(",")[3] for line in lines[1:]] == ["L02", "L08", "L12", "L13"]

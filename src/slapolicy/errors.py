@@ -125,3 +125,7 @@ class AuditRunError(SlapolicyError):
         self.ename = ename
         self.evalue = evalue
         super().__init__(message, hint=hint)
+
+
+class FactsError(SlapolicyError):
+    """Kept facts are missing, from another format, or changed since they were kept."""

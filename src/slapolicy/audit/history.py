@@ -42,6 +42,14 @@ class PeriodRecord:
     def shared_met(self) -> bool:
         return bool(self.outcome.get("shared_goals_met"))
 
+    @property
+    def shared_outcome(self) -> str:
+        """``met``, ``missed`` or ``not_measured`` (older audits recorded only met/missed)."""
+        value = self.outcome.get("shared_goals")
+        if value is not None:
+            return str(value)
+        return "met" if self.shared_met else "missed"
+
     def goal_status(self, goal_id: str) -> str | None:
         value = self.outcome.get("goal_status", {}).get(goal_id)
         return None if value is None else str(value)

@@ -125,10 +125,10 @@ def run_case(doc: PolicyDocument, path: Path) -> CaseResult:
             if case.as_of else None
         result = audit_document(
             doc, AuditRequest(Path(doc.source), case.period, folder, as_of=as_of,
-                              exceptions=folder / "none.yaml"),
+                              exceptions=folder / "none.yaml", output=folder / "audit"),
             compiled=False, only=set(case.clauses) if case.clauses else None)
+        found = {(b.clause_id, b.subject_id): b for b in result.read_breaches()}
     failures: list[str] = []
-    found = {(b.clause_id, b.subject_id): b for b in result.breaches}
     for e in case.expect.breaches:
         b = found.get((e.clause, e.subject))
         if b is None or (e.check and b.check != e.check):

@@ -7,8 +7,6 @@ keys sorted, UTF-8 with ``\\n`` line ends.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -16,17 +14,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-Status = Literal["pass", "warn", "fail", "error"]
+Status = Literal["pass", "warn", "not_measured", "fail", "error"]
 Severity = Literal["warn", "fail"]
-
-BREACH_COLUMNS = (
-    "clause_id", "check", "subject_type", "subject_id", "rep_id", "team", "person_id",
-    "observed", "threshold", "unit", "severity", "status", "reason", "evidence",
-)
+BREACH_ORDER = 'clause_id, "check", subject_type, subject_id, rep_id'
+STATUSES: tuple[Status, ...] = ("pass", "warn", "not_measured", "fail", "error")
 
 
 @dataclass(frozen=True)
 class Breach:
+    """One row of ``breaches.parquet``, read back for display or tests (never built per
+    breach while auditing: the engine writes the files)."""
+
     clause_id: str
     check: str
     subject_type: str
@@ -41,9 +39,6 @@ class Breach:
     status: Literal["open", "excused"] = "open"
     reason: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
-
-    def sort_key(self) -> tuple[str, str, str, str]:
-        return (self.clause_id, self.check, self.subject_type, self.subject_id)
 
 
 @dataclass(frozen=True)
@@ -80,20 +75,41 @@ class AuditResult:
     as_of: str
     data: dict[str, Any]
     clauses: list[ClauseResult]
-    breaches: list[Breach]
+    folder: Path
     standing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> Status:
-        order = ["pass", "warn", "fail", "error"]
-        return max((c.status for c in self.clauses), key=order.index, default="pass")
+        return max((c.status for c in self.clauses), key=STATUSES.index, default="not_measured")
+
+    @property
+    def breaches_file(self) -> Path:
+        return self.folder / "breaches.parquet"
 
     def summary(self) -> dict[str, Any]:
-        counts = {s: sum(c.status == s for c in self.clauses)
-                  for s in ("pass", "warn", "fail", "error")}
+        counts = {s: sum(c.status == s for c in self.clauses) for s in STATUSES}
         return {"status": self.status, "clauses": counts,
-                "breaches": sum(b.status == "open" for b in self.breaches),
-                "excused": sum(b.status == "excused" for b in self.breaches)}
+                "breaches": sum(c.breaches for c in self.clauses),
+                "excused": sum(c.excused for c in self.clauses)}
+
+    def read_breaches(self, *, clause_id: str | None = None, limit: int | None = None,
+                      order: str | None = None) -> list[Breach]:
+        """Breach rows from ``breaches.parquet`` (all of them unless ``limit``)."""
+        import duckdb
+
+        where = "" if clause_id is None else "WHERE clause_id = ?"
+        order_by = order or BREACH_ORDER
+        sql = (f"SELECT * FROM read_parquet(?) {where} ORDER BY {order_by}"
+               + ("" if limit is None else f" LIMIT {int(limit)}"))
+        args = [str(self.breaches_file)] + ([] if clause_id is None else [clause_id])
+        con = duckdb.connect()
+        try:
+            cur = con.execute(sql, args)
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        finally:
+            con.close()
+        return [Breach(**{**r, "evidence": json.loads(r["evidence"] or "{}")}) for r in rows]
 
     def to_json(self) -> str:
         body = {
@@ -108,22 +124,20 @@ class AuditResult:
         }
         return json.dumps(_clean(body), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
-    def breaches_csv(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(BREACH_COLUMNS)
-        for b in sorted(self.breaches, key=Breach.sort_key):
-            row = asdict(b)
-            row["evidence"] = json.dumps(_clean(b.evidence), sort_keys=True,
-                                         separators=(",", ":"), ensure_ascii=False)
-            w.writerow(["" if row[c] is None else _fmt(row[c]) for c in BREACH_COLUMNS])
-        return buf.getvalue()
-
     def write(self, folder: Path) -> dict[str, Path]:
+        """Write ``results.json`` into ``folder``; the engine wrote the breaches and facts
+        into ``self.folder`` (copied over when ``folder`` is another place)."""
+        import shutil
+
         folder.mkdir(parents=True, exist_ok=True)
-        out = {"results.json": folder / "results.json", "breaches.csv": folder / "breaches.csv"}
+        out = {"results.json": folder / "results.json"}
+        if folder.resolve() != self.folder.resolve():
+            for name in ("breaches.parquet", "breaches.csv"):
+                shutil.copyfile(self.folder / name, folder / name)
+            shutil.copytree(self.folder / "facts", folder / "facts", dirs_exist_ok=True)
+        out["breaches.parquet"] = folder / "breaches.parquet"
+        out["breaches.csv"] = folder / "breaches.csv"
         out["results.json"].write_text(self.to_json(), encoding="utf-8", newline="\n")
-        out["breaches.csv"].write_text(self.breaches_csv(), encoding="utf-8", newline="\n")
         return out
 
 

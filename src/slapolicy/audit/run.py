@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from slapolicy.audit.judging import judge_clause
 from slapolicy.clauses import registry
+from slapolicy.engine.breaches import BreachSource, write_breaches
 from slapolicy.engine.context import AuditContext, Engine
-from slapolicy.engine.judge import evaluate_clause
+from slapolicy.engine.facts import FACTS_DIR, FactsStore
 from slapolicy.policy.excusals import Excusals
 from slapolicy.audit.history import load_history
 from slapolicy.policy.periods import Period
 from slapolicy.policy.loader import PolicyDocument, load_policy
-from slapolicy.audit.results import AuditResult, Breach, ClauseResult
+from slapolicy.policy.model import Clause
+from slapolicy.audit.results import AuditResult, ClauseResult
 from slapolicy.audit.review import review_status
 from slapolicy.engine.sources import DataSource
 from slapolicy.audit.standing import assess
 from slapolicy.engine.suites import load_suite
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class AuditRequest:
     expectations: Path | None = None
     exceptions: Path | None = None
     audits: Path | None = None
+    output: Path | None = None
 
     def expectations_dir(self) -> Path:
         return self.expectations or default_expectations_dir(self.policy)
@@ -53,7 +61,7 @@ def default_expectations_dir(policy: Path) -> Path:
 
 
 def audit_period(request: AuditRequest) -> AuditResult:
-    """Evaluate every enabled clause of the policy for the period."""
+    """Measure and judge every enabled clause of the policy for the period."""
     doc = load_policy(request.policy)
     return audit_document(doc, request)
 
@@ -62,9 +70,15 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
                    compiled: bool = True, only: set[str] | None = None) -> AuditResult:
     """Audit with an already loaded policy.
 
-    ``compiled=False`` skips the suite file (policy tests and what-if runs evaluate
-    a policy that was never compiled); ``only`` limits the audit to those clause ids.
+    Each check's facts are measured once, kept as Parquet under ``<output>/facts/``,
+    and judged from there; the engine writes ``breaches.parquet`` and
+    ``breaches.csv`` into ``<output>`` (a fresh temporary folder when the request
+    names none). ``compiled=False`` skips the suite file (policy tests and what-if
+    runs judge a policy that was never compiled); ``only`` limits the audit to those
+    clause ids.
     """
+    import ibis
+
     period = Period.parse(request.period, doc.policy.periods.unit)
     history = load_history(request.audits, doc.policy, period)  # stop early if incomplete
     suite = load_suite(request.expectations_dir(), doc) if compiled else None
@@ -73,16 +87,27 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     source = DataSource.from_arg(request.data, request.data_zone)
     engine = Engine.from_source(source)
     ctx = AuditContext.build(doc, period, engine, as_of=request.as_of)
-    clauses: list[ClauseResult] = []
-    breaches: list[Breach] = []
-    for clause in doc.policy.clauses:
-        if not clause.enabled or (only is not None and clause.id not in only):
-            continue
-        result, found = evaluate_clause(ctx, clause, registry.get(clause.kind),
-                                        doc.params_for(clause.id), excusals, suite)
-        clauses.append(result)
-        breaches.extend(found)
-    standing = assess(doc.policy, period, clauses, history, review_status(ctx))
+    folder = request.output or Path(tempfile.mkdtemp(prefix=f"slapolicy-{doc.id}-{period.label}-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    clauses = [c for c in doc.policy.clauses
+               if c.enabled and (only is None or c.id in only)]
+    store = FactsStore.create(folder / FACTS_DIR, {
+        "policy_id": doc.id, "policy_version": doc.version, "policy_hash": doc.content_hash,
+        "period": period.label, "as_of": ctx.as_of.isoformat() + "Z",
+        "data": engine.fingerprint(), "declared_zone": source.declared_zone})
+    for clause in clauses:
+        measure_clause(ctx, store, clause)
+    store.write_index()
+
+    judge_con = ibis.duckdb.connect()
+    results: list[ClauseResult] = []
+    sources: list[BreachSource] = []
+    for clause in clauses:
+        result, found = judge_clause(judge_con, store, doc, clause, period, excusals, suite)
+        results.append(result)
+        sources.extend(found)
+    write_breaches(judge_con, sources, folder)
+    standing = assess(doc.policy, period, results, history, review_status(ctx))
     start, end = ctx.bounds
     return AuditResult(
         policy_id=doc.id,
@@ -94,10 +119,37 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
         as_of=ctx.as_of.isoformat() + "Z",
         data={"kind": source.kind, "declared_zone": source.declared_zone,
               "exceptions": [Path(s).name if s != "policy" else s for s in excusals.sources]},
-        clauses=clauses,
-        breaches=sorted(breaches, key=Breach.sort_key),
+        clauses=results,
+        folder=folder,
         standing=standing.body,
     )
+
+
+def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None:
+    """Measure one clause and keep each check's facts; failures are kept as the reason."""
+    kind = registry.get(clause.kind)
+    params = ctx.doc.params_for(clause.id)
+    specs = kind.checks(clause, params)
+    try:
+        measured = kind.measure(ctx, clause, params)
+    except Exception as e:  # a clause that cannot be measured must say why, not vanish
+        log.exception("clause %s could not be measured", clause.id)
+        for spec in specs:
+            store.note(clause.id, clause.kind, spec.name, error=f"{type(e).__name__}: {e}")
+        return
+    for spec in specs:
+        facts = measured.get(spec.name)
+        if facts is None or facts.table is None:
+            store.note(clause.id, clause.kind, spec.name,
+                       error=(facts.error if facts else None)
+                       or "the kind measured no facts for this check")
+            continue
+        try:
+            store.keep(ctx.engine.backend, clause.id, clause.kind, spec.name, facts.table,
+                       notes=facts.notes)
+        except Exception as e:
+            log.exception("facts of %s:%s could not be kept", clause.id, spec.name)
+            store.note(clause.id, clause.kind, spec.name, error=f"{type(e).__name__}: {e}")
 
 
 def audit_folder(root: Path, policy_id: str, period: str) -> Path:

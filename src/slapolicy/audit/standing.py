@@ -17,10 +17,15 @@ from slapolicy.policy.model import Goal, Policy
 from slapolicy.audit.results import ClauseResult
 
 MET, MISSED, ERROR, NOT_IN_FORCE, PENDING = "met", "missed", "error", "not_in_force", "pending"
+#: A clause or goal with nothing judged this period: neither met nor missed. A shared
+#: goal not measured makes the period's shared goals ``not_measured`` unless another
+#: is missed (the ladder holds); a reward that requires it is not earned.
+NOT_MEASURED = "not_measured"
 
 
 def _met(status: str) -> str:
-    return {"pass": MET, "warn": MET, "fail": MISSED}.get(status, ERROR)
+    return {"pass": MET, "warn": MET, "fail": MISSED,
+            "not_measured": NOT_MEASURED}.get(status, ERROR)
 
 
 @dataclass(frozen=True)
@@ -44,27 +49,38 @@ def assess(policy: Policy, period: Period, clauses: list[ClauseResult], history:
             return _met(by_id[item].status)
         if item in per_period:
             return per_period[item]
-        return ERROR  # a disabled clause cannot be shown to be met
+        # The loader refuses shared goals and rewards naming a disabled clause; an
+        # audit limited to some clauses (``only``) has not measured the others.
+        return NOT_MEASURED
 
     shared_items = [{"id": i, "status": item_status(i)} for i in policy.shared_goals]
     judged = [s for s in shared_items if s["status"] not in (NOT_IN_FORCE, PENDING)]
-    shared_met = all(s["status"] == MET for s in judged)
-    outcomes = [(r.period.label, r.period.days, not r.shared_met) for r in history.records]
-    outcomes.append((period.label, period.days, not shared_met))
+    if any(s["status"] in (MISSED, ERROR) for s in judged):
+        shared = MISSED
+    elif any(s["status"] == NOT_MEASURED for s in judged):
+        shared = NOT_MEASURED
+    else:
+        shared = MET
+    shared_met = shared == MET
+    outcomes = [(r.period.label, r.period.days, r.shared_outcome) for r in history.records]
+    outcomes.append((period.label, period.days, shared))
     ladder = ladder_states(policy.consequences, outcomes)[-1]
     body = {
         "history": history.describe(),
         "goals": goal_rows,
         "shared_goals": {
             "met": shared_met,
-            "missed": [s["id"] for s in judged if s["status"] != MET],
+            "status": shared,
+            "missed": [s["id"] for s in judged if s["status"] in (MISSED, ERROR)],
+            "not_measured": [s["id"] for s in judged if s["status"] == NOT_MEASURED],
             "items": shared_items,
             "accountable": sorted(policy.teams),
         },
         "ladder": ladder.to_dict(),
         "rewards": _rewards(policy, period, item_status, goal_rows),
         "review": review,
-        "outcome": {"shared_goals_met": shared_met, "goal_status": per_period,
+        "outcome": {"shared_goals_met": shared_met, "shared_goals": shared,
+                    "goal_status": per_period,
                     "actuals": actuals},
     }
     return Standing(body)
@@ -96,8 +112,6 @@ def _goal(policy: Policy, goal: Goal, period: Period, by_id: dict[str, ClauseRes
                     measure_status = _met(detail.get("status", "error"))
                     actual = (detail.get("observed") or {}).get("median")
                     row["target"] = detail.get("threshold")
-                    if not detail.get("subjects"):
-                        measure_status = PENDING  # not judged in this period
             else:
                 measure_status, actual = _met(clause.status), clause.observed.get("median")
                 row["target"] = clause.threshold
@@ -117,8 +131,10 @@ def _goal(policy: Policy, goal: Goal, period: Period, by_id: dict[str, ClauseRes
         statuses = [r.goal_status(goal.id) for r in earlier] + [measure_status]
         if any(s in (MISSED, ERROR) for s in statuses):
             status = MISSED
+        elif not (window and period == window[1]):
+            status = PENDING
         else:
-            status = MET if window and period == window[1] else PENDING
+            status = NOT_MEASURED if NOT_MEASURED in statuses else MET
     else:  # at_window_end
         status = measure_status if window and period == window[1] else PENDING
     row["status"] = status
@@ -135,7 +151,9 @@ def _final(goal: Goal, history: History, window: tuple[Period, Period]) -> str:
     if goal.assess == "at_window_end":
         last = [r.goal_status(goal.id) for r in history.records if r.period == window[1]]
         return last[0] or ERROR if last else ERROR
-    return MISSED if any(s in (MISSED, ERROR, None) for s in statuses) else MET
+    if any(s in (MISSED, ERROR, None) for s in statuses):
+        return MISSED
+    return NOT_MEASURED if NOT_MEASURED in statuses else MET
 
 
 def _forecast(policy: Policy, goal: Goal, period: Period, history: History,

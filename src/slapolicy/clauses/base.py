@@ -1,32 +1,35 @@
 """The contract every clause kind fulfils, built-in or plug-in.
 
-A kind turns one policy clause into one or more *checks*. Each check has a
-facts table with one row per subject in scope (``FACT_COLUMNS`` plus evidence
-columns); a subject complies when ``observed`` is at most (or at least)
-``threshold``. Row-level kinds build facts per lead, activity or request;
-aggregate kinds per rep, marketer, team or company. Either way pandera returns
-every failing row and Great Expectations gives the verdict under ``mostly``.
+A kind *measures*: for each of its checks (``checks``), ``measure`` returns a
+threshold-free facts expression with one row per subject in scope (the columns in
+``FACT_COLUMNS`` plus evidence). The policy's threshold for the period comes from
+``threshold``, and one judge in the engine (``slapolicy.engine.judge``) applies it
+with the clause's tolerance, so the audit, ``slapolicy test`` and the review form
+judge alike, and the same facts can be judged again under other thresholds.
+
+Kind modules import no query engine at module level: loading a policy validates
+parameters and checks without Ibis, DuckDB, pandera or Great Expectations.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+from slapolicy.clauses.spec import FACT_COLUMNS, CheckSpec, Direction, Level, Threshold
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
-Direction = Literal["at_most", "at_least"]
-Level = Literal["row", "aggregate"]
-
-#: Columns every facts table carries; any others are kept as the breach's evidence.
-FACT_COLUMNS = ("subject_id", "rep_id", "observed", "threshold")
+__all__ = ["FACT_COLUMNS", "CheckSpec", "ClauseKind", "Direction", "Facts", "Level", "Params",
+           "Threshold"]
 
 
 class Params(BaseModel):
@@ -35,35 +38,24 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class CheckSpec:
-    """One comparison a clause makes, known from the policy alone (compiled to a suite)."""
-
-    name: str
-    direction: Direction
-    unit: str
-    subject_type: str
-    level: Level = "row"
-    description: str = ""
-
-
 @dataclass
 class Facts:
-    """The facts of one check for the period: ``table`` is an Ibis expression.
+    """The measured facts of one check for the period: ``table`` is an Ibis expression.
 
-    A check that cannot be evaluated while the clause's other checks can gives
-    ``error`` (the reason) instead of a table; the evaluator reports that check as
-    ``error`` and still judges the others.
+    Columns: ``subject_id`` (string), ``rep_id`` (string or null), ``observed``
+    (float64: the value so far) and ``open`` (boolean: the subject is not complete
+    at the audit's as-of instant, so ``observed`` can still change), plus evidence.
+    A check that cannot be measured while the clause's other checks can gives
+    ``error`` (the reason) instead of a table.
     """
 
     table: ir.Table | None = None
-    pending: int = 0
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
 
 class ClauseKind(ABC):
-    """A kind of obligation. Subclasses declare ``name``, ``Params``, ``checks`` and ``facts``."""
+    """A kind of obligation: ``name``, ``Params``, ``checks``, ``threshold`` and ``measure``."""
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]]
@@ -78,8 +70,13 @@ class ClauseKind(ABC):
         """The checks this clause makes, in a stable order."""
 
     @abstractmethod
-    def facts(self, ctx: AuditContext, clause: Clause, params: Any) -> dict[str, Facts]:
-        """Facts per check name for ``ctx.period``."""
+    def threshold(self, policy: Policy, clause: Clause, params: Any, check: CheckSpec,
+                  period: Period) -> Threshold:
+        """The policy's threshold for ``check`` in ``period`` (from parameters, never data)."""
+
+    @abstractmethod
+    def measure(self, ctx: AuditContext, clause: Clause, params: Any) -> dict[str, Facts]:
+        """Threshold-free facts per check name for ``ctx.period``."""
 
     def expectation(self, clause: Clause, params: Any, check: CheckSpec) -> dict[str, Any]:
         """The Great Expectations expectation for one check (override for a custom one)."""
@@ -89,7 +86,7 @@ class ClauseKind(ABC):
                                   clause.tolerance.mostly)
 
     def row_check(self, clause: Clause, params: Any, check: CheckSpec) -> Any:
-        """The pandera check that finds failing rows (override for a custom one)."""
+        """The pandera check stating the row obligation (override for a custom one)."""
         from slapolicy.engine.rowchecks import comparison_check
 
         return comparison_check(f"{clause.id}:{check.name}", check.direction)

@@ -1,4 +1,8 @@
-"""Small Ibis idioms clause kinds share (no clause logic of its own)."""
+"""Small Ibis idioms clause kinds share when they measure (no clause logic of its own).
+
+Kinds import this module inside ``measure``: it imports Ibis, which loading a policy
+must not.
+"""
 
 from __future__ import annotations
 
@@ -29,16 +33,19 @@ def no_rep() -> Any:
     return ibis.null("string")
 
 
-def facts_select(table: ir.Table, *, subject_id: Any, observed: Any, threshold: Any,
+def facts_select(table: ir.Table, *, subject_id: Any, observed: Any, open: Any = False,
                  rep_id: Any = None, **evidence: Any) -> ir.Table:
-    """Select the fact columns with the right types, plus evidence columns."""
+    """Select the fact columns with the right types, plus evidence columns.
+
+    ``open`` is a boolean expression, or a Python bool for every row (a closed period
+    gives ``False``: every value is final).
+    """
     return table.select(
         subject_id=subject_id.cast("string") if hasattr(subject_id, "cast") else subject_id,
         rep_id=(rep_id if rep_id is not None else no_rep()),
         observed=observed.cast("float64") if hasattr(observed, "cast")
         else ibis.literal(float(observed)),
-        threshold=threshold.cast("float64") if hasattr(threshold, "cast")
-        else ibis.literal(float(threshold)),
+        open=open if hasattr(open, "cast") else ibis.literal(bool(open)),
         **evidence,
     )
 
@@ -46,15 +53,6 @@ def facts_select(table: ir.Table, *, subject_id: Any, observed: Any, threshold: 
 def hours_between(start: Any, end: Any) -> Any:
     """Wall-clock hours from ``start`` to ``end`` (whole seconds)."""
     return (end.epoch_seconds() - start.epoch_seconds()).cast("float64") / 3600.0
-
-
-def split_due(table: ir.Table, due: ir.BooleanValue) -> tuple[ir.Table, int]:
-    """Subjects that are due (done, or overdue), and the count still pending.
-
-    A subject with nothing done yet is judged only once its window has passed: before
-    that it is pending, neither compliant nor a breach.
-    """
-    return table.filter(due), int(table.filter(~due).count().execute())
 
 
 def first_activity(leads: ir.Table, start_col: str, activities: ir.Table,

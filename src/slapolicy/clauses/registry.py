@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from collections.abc import Iterator
 
 from slapolicy.clauses.base import ClauseKind
 from slapolicy.errors import UnknownClauseKindError
 
 ENTRY_POINT_GROUP = "slapolicy.clauses"
-_NOT_KINDS = {"__init__", "base", "registry", "common", "counting", "targets"}
+_NOT_KINDS = {"__init__", "base", "spec", "registry", "common", "counting", "targets"}
 
 
 class ClauseRegistry:
@@ -21,6 +22,11 @@ class ClauseRegistry:
         self._loaded = False
 
     def register(self, kind: type[ClauseKind] | ClauseKind, *, force: bool = False) -> None:
+        if isinstance(kind, type) and inspect.isabstract(kind):
+            # A kind missing part of the contract must not vanish from the registry.
+            missing = ", ".join(sorted(getattr(kind, "__abstractmethods__", ())))
+            raise TypeError(f"clause kind {kind.__module__}.{kind.__qualname__} does not "
+                            f"implement {missing}")
         instance = kind() if isinstance(kind, type) else kind
         if instance.name in self._kinds and not force:
             existing = type(self._kinds[instance.name])
@@ -56,7 +62,6 @@ class ClauseRegistry:
             return
         self._loaded = True
         # Built-in kinds: every module of this package defines one or more ClauseKind classes.
-        import inspect
         import pkgutil
 
         import slapolicy.clauses as package
@@ -66,8 +71,7 @@ class ClauseRegistry:
                 continue
             module = importlib.import_module(f"{package.__name__}.{info.name}")
             for _, obj in inspect.getmembers(module, inspect.isclass):
-                if (issubclass(obj, ClauseKind) and obj.__module__ == module.__name__
-                        and not inspect.isabstract(obj)):
+                if issubclass(obj, ClauseKind) and obj.__module__ == module.__name__:
                     self.register(obj)
         from importlib.metadata import entry_points
 

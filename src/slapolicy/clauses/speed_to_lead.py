@@ -6,8 +6,8 @@ notified after hours are due within the first hour of the next business day,
 which the business clock gives without a special case. Webinar and early-stage
 leads, and leads that did not ask for follow-up, are out of scope.
 
-A lead with no touch yet is a breach once its business time to ``as_of`` is
-over the threshold, and pending (not counted) before that.
+A lead with no touch yet is *open*: its business time so far runs to ``as_of``.
+The judge makes it a breach once that is over the threshold, and pending before.
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import first_activity, split_due
-from slapolicy.engine.clock import business_seconds_between
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 
 class SpeedToLeadParams(Params):
@@ -56,8 +54,22 @@ class SpeedToLead(ClauseKind):
             return [f"calendar {params.calendar!r} is not `rep` or one of {sorted(policy.calendars)}"]
         return []
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: SpeedToLeadParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: SpeedToLeadParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        overrides = tuple(sorted((s, d.total_seconds() / 3600) for s, d in params.by_source.items()))
+        basis = f"within {params.within.total_seconds() / 3600:g} {check.unit}"
+        if overrides:
+            basis += ", by source: " + ", ".join(f"{s} {h:g}" for s, h in overrides)
+        return Threshold(params.within.total_seconds() / 3600, by="source" if overrides else None,
+                         overrides=overrides, basis=basis)
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: SpeedToLeadParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import first_activity
+        from slapolicy.engine.clock import business_seconds_between
+
         start, end = ctx.bounds
         leads = ctx.table("leads")
         scope = leads.notified_at.notnull() & (leads.notified_at >= start) & (
@@ -81,6 +93,7 @@ class SpeedToLead(ClauseKind):
             first_touch_at=first.first_touch_at,
         )
         as_of = ibis.literal(ctx.as_of, type="timestamp")
+        # An untouched lead is open: its time so far runs to as_of and can only grow.
         t = t.mutate(touched=t.first_touch_at.notnull(),
                      stop_at=t.first_touch_at.coalesce(as_of))
 
@@ -97,20 +110,9 @@ class SpeedToLead(ClauseKind):
         else:
             t = t.mutate(elapsed_s=(t.stop_at.epoch_seconds()
                                     - t.notified_at.epoch_seconds()).cast("float64"))
-
-        default = params.within.total_seconds() / 3600
-        threshold = ibis.literal(default)
-        if params.by_source:
-            threshold = ibis.cases(
-                *[(t.source == s, d.total_seconds() / 3600)
-                  for s, d in sorted(params.by_source.items())],
-                else_=default,
-            )
-        t = t.mutate(observed=t.elapsed_s / 3600.0, threshold=threshold)
-        # Untouched leads still inside their window are not yet due: pending, not compliant.
-        t, pending = split_due(t, t.touched | (t.observed > t.threshold))
         t = t.select(
-            "subject_id", "rep_id", "observed", "threshold", "source", "calendar_id",
-            "notified_at", "first_touch_at", "touched",
+            "subject_id", "rep_id", observed=t.elapsed_s / 3600.0, open=~t.touched,
+            source=t.source, calendar_id=t.calendar_id, notified_at=t.notified_at,
+            first_touch_at=t.first_touch_at, touched=t.touched,
         )
-        return {"first-touch": Facts(table=t, pending=pending)}
+        return {"first-touch": Facts(table=t)}

@@ -127,6 +127,22 @@ class Engine:
             hint="correct the data at its source; docs/data-contract.md gives the rules",
         )
 
+    def fingerprint(self) -> dict[str, Any]:
+        """Rows and an order-independent content digest per contract table, in the engine.
+
+        Each row's JSON text is hashed with MD5 and the 128 bits are summed over the
+        table, so row order never matters; this keys kept facts, it is not a signature
+        (the manifest's SHA-256 table hashes are).
+        """
+        raw: Any = self.backend.con  # type: ignore[attr-defined]
+        out: dict[str, Any] = {}
+        for name in sorted(TABLES):
+            q = (f'SELECT count(*), sum(md5_number_lower(CAST(to_json(t) AS VARCHAR))::HUGEINT), '
+                 f'sum(md5_number_upper(CAST(to_json(t) AS VARCHAR))::HUGEINT) FROM "{name}" t')
+            ((n, lo, hi),) = raw.execute(q).fetchall()
+            out[name] = {"rows": int(n), "digest": f"{int(lo or 0):x}-{int(hi or 0):x}"}
+        return out
+
     def timestamp_bounds(self) -> tuple[datetime, datetime] | None:
         """Earliest and latest instant in any timestamp column of the data."""
         if self._bounds is None:

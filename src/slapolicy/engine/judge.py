@@ -1,192 +1,212 @@
-"""Evaluate one clause: facts in the engine, pandera for breaches, GE for the verdict."""
+"""The judge: a check's threshold and tolerance applied to its facts, in the engine.
+
+One code path for the audit, ``slapolicy test`` and the review form. Facts are
+threshold-free (``slapolicy.clauses.base.Facts``); the judge adds the policy's
+threshold, decides each subject's state, counts and summarises in one engine
+query, and asks Great Expectations for the verdict under ``mostly`` on a columnar
+batch holding only the two compared columns. pandera's row obligation and Great
+Expectations must agree on the number of breaches, or the check is ``error``.
+
+States of a subject:
+
+- ``pending``: open, and its value can still move to either side of the threshold
+  (an untouched lead still inside its window, a rate in a period not yet closed);
+- ``compliant`` or ``breach``: decided, by pandera's row obligation;
+- ``excused``: a breach that an approved excusal takes out of the verdict.
+
+A check with no decided, unexcused subject is ``not_measured``, with its reason:
+it is neither met nor missed.
+"""
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
-from slapolicy.engine import expectations, rowchecks
-from slapolicy.clauses.base import FACT_COLUMNS
-from slapolicy.audit.results import Breach, ClauseResult, Status
+from slapolicy.clauses.spec import CheckSpec, Threshold
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import ibis.expr.types as ir
 
-    from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts
-    from slapolicy.engine.context import AuditContext
     from slapolicy.policy.excusals import Excusals
-    from slapolicy.policy.model import Clause
 
-log = logging.getLogger(__name__)
-_ORDER: list[Status] = ["pass", "warn", "fail", "error"]
+Status = Literal["pass", "warn", "not_measured", "fail", "error"]
+#: From best to worst; a clause takes its worst check's status. ``not_measured``
+#: outranks pass and warn (a clause is met only if every check was measured) and
+#: yields to fail and error (a check that was measured and missed decides).
+STATUS_ORDER: tuple[Status, ...] = ("pass", "warn", "not_measured", "fail", "error")
+STATES = ("pending", "compliant", "breach", "excused")
 
 
-def evaluate_clause(
-    ctx: AuditContext, clause: Clause, kind: ClauseKind, params: Any, excusals: Excusals,
-    suite: dict[str, dict[str, Any]] | None = None,
-) -> tuple[ClauseResult, list[Breach]]:
-    """Never raises for a clause that cannot be evaluated: that is an ``error`` result.
+@dataclass(frozen=True)
+class CheckVerdict:
+    """The judged outcome of one check (what ``results.json`` records per check)."""
 
-    ``suite`` maps ``"<clause>:<check>"`` to the compiled expectation to run; without
-    it the kind's own expectation is used.
-    """
-    base: dict[str, Any] = dict(clause_id=clause.id, kind=clause.kind, title=clause.title,
-                                owner=clause.owner, mostly=clause.tolerance.mostly,
-                                fail_below=clause.tolerance.fail_below)
-    try:
-        specs = kind.checks(clause, params)
-        all_facts = kind.facts(ctx, clause, params)
-        missing = [s.name for s in specs if s.name not in all_facts]
-        if missing:
-            raise ValueError(f"the kind built no facts for check(s) {', '.join(missing)}")
-        per_check: dict[str, dict[str, Any]] = {}
-        breaches: list[Breach] = []
-        for spec in specs:
-            config = (suite or {}).get(f"{clause.id}:{spec.name}") or kind.expectation(
-                clause, params, spec)
-            detail, found = _evaluate_check(ctx, clause, kind, params, spec,
-                                            all_facts[spec.name], config, excusals)
-            per_check[spec.name] = detail
-            breaches.extend(found)
-    except Exception as e:  # a clause that cannot be evaluated must say why, not vanish
-        log.exception("clause %s could not be evaluated", clause.id)
-        return ClauseResult(status="error", unit="", subject_type="",
-                            message=f"{type(e).__name__}: {e}", **base), []
+    check: CheckSpec
+    threshold: Threshold
+    status: Status
+    in_scope: int = 0
+    subjects: int = 0
+    compliant: int = 0
+    breaches: int = 0
+    excused: int = 0
+    pending: int = 0
+    compliance: float | None = None
+    observed: dict[str, float | None] = field(
+        default_factory=lambda: {"median": None, "p90": None, "max": None})
+    pandera: dict[str, Any] = field(default_factory=dict)
+    great_expectations: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
 
-    first = per_check[specs[0].name]
-    status = max((d["status"] for d in per_check.values()), key=_ORDER.index)
-    compliances = [d["compliance"] for d in per_check.values() if d["compliance"] is not None]
-    errors = [f"{n}: {d['message']}" for n, d in per_check.items() if d["status"] == "error"]
-    notes = [f"{n}: {d['message']}" for n, d in per_check.items()
-             if d["message"] and d["status"] != "error"]
-    result = ClauseResult(
-        status=status,
-        subject_type=specs[0].subject_type,
-        unit=first["unit"],
-        subjects=max(d["subjects"] for d in per_check.values()),
-        compliant=min(d["compliant"] for d in per_check.values()),
-        breaches=sum(d["breaches"] for d in per_check.values()),
-        excused=sum(d["excused"] for d in per_check.values()),
-        pending=max(d["pending"] for d in per_check.values()),
-        compliance=min(compliances) if compliances else None,
-        threshold=first["threshold"],
-        observed=first["observed"],
-        message="; ".join(errors or notes),
-        checks=per_check,
-        **base,
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject_type": self.check.subject_type, "level": self.check.level,
+            "direction": self.check.direction, "unit": self.check.unit,
+            "status": self.status, "in_scope": self.in_scope, "subjects": self.subjects,
+            "compliant": self.compliant, "breaches": self.breaches, "excused": self.excused,
+            "pending": self.pending, "compliance": self.compliance,
+            "threshold": self.threshold.value, "threshold_rule": self.threshold.to_dict(),
+            "observed": self.observed, "pandera": self.pandera,
+            "great_expectations": self.great_expectations, "message": self.message,
+        }
+
+
+def errored(check: CheckSpec, threshold: Threshold, message: str) -> CheckVerdict:
+    """The verdict of a check whose facts could not be measured."""
+    return CheckVerdict(check=check, threshold=threshold, status="error", message=message)
+
+
+def threshold_expression(table: ir.Table, threshold: Threshold) -> ir.FloatingValue:
+    """The threshold per subject: the value, or an override keyed on a facts column."""
+    import ibis
+
+    if threshold.by is None or not threshold.overrides:
+        return ibis.literal(float(threshold.value), type="float64")
+    return ibis.cases(
+        *[(table[threshold.by] == key, float(v)) for key, v in threshold.overrides],
+        else_=float(threshold.value),
+    ).cast("float64")
+
+
+def excusal_expression(table: ir.Table, clause_id: str, subject_type: str,
+                       excusals: Excusals | None) -> ir.StringValue:
+    """The reason a subject's breach is excused (the first grant that matches), or null."""
+    import ibis
+
+    cases = []
+    for g in excusals.grants if excusals else []:
+        if g.clause not in ("*", clause_id):
+            continue
+        if g.subject_type == subject_type:
+            cases.append((table.subject_id == g.subject_id, g.describe()))
+        if g.subject_type == "rep":
+            cases.append((table.rep_id.notnull() & (table.rep_id == g.subject_id), g.describe()))
+    if not cases:
+        return ibis.null("string")
+    return ibis.cases(*cases, else_=ibis.null("string"))
+
+
+def judged_table(facts: ir.Table, clause_id: str, check: CheckSpec, threshold: Threshold,
+                 row_check: Any, excusals: Excusals | None) -> ir.Table:
+    """``facts`` plus ``threshold``, ``state`` and ``reason`` (why excused), lazily."""
+    import ibis
+
+    from slapolicy.engine.rowchecks import compliance_expression
+
+    t = facts.mutate(threshold=threshold_expression(facts, threshold))
+    if check.direction == "at_most":
+        settled = t.observed > t.threshold  # an open value that only grows is already over
+    else:
+        settled = t.observed >= t.threshold  # an open count that only grows has reached it
+    decided = ~t.open | settled if check.moves == "up" else ~t.open
+    t = t.mutate(_decided=decided, _complies=compliance_expression(t, row_check),
+                 reason=excusal_expression(t, clause_id, check.subject_type, excusals))
+    state = ibis.cases(
+        (~t._decided, "pending"),
+        (t._complies, "compliant"),
+        (t.reason.notnull(), "excused"),
+        else_="breach",
     )
-    return result, breaches
+    t = t.mutate(state=state)
+    return t.mutate(reason=(t.state == "excused").ifelse(t.reason, ibis.null("string"))).drop(
+        "_decided", "_complies")
 
 
-def _evaluate_check(
-    ctx: AuditContext, clause: Clause, kind: ClauseKind, params: Any, spec: CheckSpec,
-    facts: Facts, config: dict[str, Any], excusals: Excusals,
-) -> tuple[dict[str, Any], list[Breach]]:
-    name = f"{clause.id}:{spec.name}"
-    if facts.error is not None or facts.table is None:
-        return {"subject_type": spec.subject_type, "level": spec.level,
-                "direction": spec.direction, "unit": spec.unit, "subjects": 0, "breaches": 0,
-                "excused": 0, "pending": facts.pending, "compliant": 0, "compliance": None,
-                "threshold": None, "observed": {"median": None, "p90": None, "max": None},
-                "status": "error",
-                "message": facts.error or "the kind built no facts table"}, []
-    table = ctx.engine.materialize(f"_facts_{clause.id}_{spec.name}".replace("-", "_"),
-                                   facts.table)
-    rows = rowchecks.failing_rows(table, name, kind.row_check(clause, params, spec))
-    frame = table.select(*FACT_COLUMNS).execute()
-    found = [_breach(ctx, clause, spec, row, excusals) for row in rows]
-    excused_ids = {b.subject_id for b in found if b.status == "excused"}
-    judged = frame[~frame["subject_id"].isin(excused_ids)] if excused_ids else frame
-    verdict = expectations.validate(judged, config)
-    open_count = sum(b.status == "open" for b in found)
-    subjects = len(judged)
-    detail: dict[str, Any] = {
-        "subject_type": spec.subject_type, "level": spec.level, "direction": spec.direction,
-        "unit": spec.unit, "subjects": subjects, "breaches": open_count,
-        "excused": len(found) - open_count, "pending": facts.pending,
-        "compliant": subjects - open_count,
-        "compliance": (subjects - open_count) / subjects if subjects else None,
-        "threshold": _threshold(frame), "observed": _observed(frame),
-        "pandera": {"check": name, "failing_rows": len(rows)},
-        "great_expectations": verdict,
-        "message": "; ".join(facts.notes),
-    }
-    if verdict["unexpected_count"] != open_count:
-        detail.update(status="error", message=(
-            f"pandera found {open_count} open breaches but Great Expectations "
-            f"{verdict['unexpected_count']}; the facts are inconsistent"))
-        return detail, []
+def judge_check(facts: ir.Table, clause_id: str, check: CheckSpec, threshold: Threshold, *,
+                mostly: float, fail_below: float | None, row_check: Any,
+                expectation: dict[str, Any], excusals: Excusals | None = None,
+                notes: list[str] | None = None) -> tuple[CheckVerdict, ir.Table]:
+    """Judge one check; returns the verdict and the judged table (for breaches)."""
+    from slapolicy.engine import expectations
+    from slapolicy.engine.rowchecks import malformed
+
+    name = f"{clause_id}:{check.name}"
+    problem = malformed(facts, name)
+    if problem:
+        return errored(check, threshold, problem), facts
+    t = judged_table(facts, clause_id, check, threshold, row_check, excusals)
+    decided = t.state != "pending"
+    row = t.aggregate(
+        in_scope=t.count(),
+        **{s: (t.state == s).ifelse(1, 0).sum() for s in STATES},
+        median=t.observed.quantile(0.5, where=decided),
+        p90=t.observed.quantile(0.9, where=decided),
+        max=t.observed.max(where=decided),
+    ).to_pyarrow().to_pylist()[0]
+    counts = {s: int(row[s] or 0) for s in STATES}
+    subjects = counts["compliant"] + counts["breach"]
+    observed = {k: (None if row[k] is None else float(row[k])) for k in ("median", "p90", "max")}
+    messages = list(notes or [])
+    base = dict(check=check, threshold=threshold, in_scope=int(row["in_scope"]),
+                subjects=subjects, compliant=counts["compliant"], breaches=counts["breach"],
+                excused=counts["excused"], pending=counts["pending"], observed=observed,
+                pandera={"check": name, "failing_rows": counts["breach"]})
     if not subjects:
-        detail["message"] = detail["message"] or f"no {_plural(spec.subject_type)} in scope this period"
-    detail["status"] = _status(verdict["success"], detail["compliance"], clause)
-    return detail, found
+        reason = _not_measured_reason(check, int(row["in_scope"]), counts)
+        return CheckVerdict(status="not_measured", message="; ".join([reason, *messages]),
+                            **base), t  # type: ignore[arg-type]
+    judged = t.filter((t.state == "compliant") | (t.state == "breach"))
+    frame = judged.select("threshold", "observed").to_pyarrow().to_pandas()
+    verdict = expectations.validate(frame, expectation)
+    compliance = counts["compliant"] / subjects
+    if verdict["unexpected_count"] != counts["breach"]:
+        return CheckVerdict(
+            status="error", great_expectations=verdict, compliance=compliance,
+            message=(f"pandera found {counts['breach']} open breaches but Great Expectations "
+                     f"{verdict['unexpected_count']}; the facts are inconsistent"),
+            **base), t  # type: ignore[arg-type]
+    status = tolerance_status(bool(verdict["success"]), compliance, fail_below)
+    return CheckVerdict(status=status, great_expectations=verdict, compliance=compliance,
+                        message="; ".join(messages), **base), t  # type: ignore[arg-type]
 
 
-def _plural(noun: str) -> str:
+def tolerance_status(success: bool, compliance: float, fail_below: float | None) -> Status:
+    """pass when the tolerance holds; warn between ``fail_below`` and ``mostly``; else fail."""
+    if success:
+        return "pass"
+    if fail_below is not None and compliance >= fail_below:
+        return "warn"
+    return "fail"
+
+
+def _not_measured_reason(check: CheckSpec, in_scope: int, counts: dict[str, int]) -> str:
+    what = plural(check.subject_type)
+    if not in_scope:
+        return f"not measured: no {what} in scope this period"
+    parts = []
+    if counts["pending"]:
+        parts.append(f"{counts['pending']} still pending (not yet due)")
+    if counts["excused"]:
+        parts.append(f"{counts['excused']} excused")
+    return f"not measured: none of the {in_scope} {what} in scope could be judged ({', '.join(parts)})"
+
+
+def plural(noun: str) -> str:
     if noun.endswith("y") and noun[-2:-1] not in "aeiou":
         return noun[:-1] + "ies"
     return noun if noun.endswith("s") else noun + "s"
 
 
-def _status(success: bool, compliance: float | None, clause: Clause) -> Status:
-    if success:
-        return "pass"
-    fail_below = clause.tolerance.fail_below
-    if fail_below is not None and compliance is not None and compliance >= fail_below:
-        return "warn"
-    return "fail"
-
-
-def _threshold(frame: pd.DataFrame) -> float | None:
-    values = sorted(set(frame["threshold"].tolist()))
-    return float(values[0]) if len(values) == 1 else None
-
-
-def _observed(frame: pd.DataFrame) -> dict[str, float | None]:
-    s = frame["observed"]
-    if not len(s):
-        return {"median": None, "p90": None, "max": None}
-    return {"median": float(s.quantile(0.5)), "p90": float(s.quantile(0.9)),
-            "max": float(s.max())}
-
-
-def _breach(ctx: AuditContext, clause: Clause, spec: CheckSpec, row: dict[str, Any],
-            excusals: Excusals) -> Breach:
-    rep = _plain(row.get("rep_id"))
-    rep = None if rep is None else str(rep)
-    team = ctx.doc.policy.teams.get(clause.owner)
-    subject_id = str(row["subject_id"])
-    evidence = {k: _plain(v) for k, v in row.items() if k not in FACT_COLUMNS}
-    grant = excusals.find(clause.id, spec.subject_type, subject_id, rep)
-    return Breach(
-        clause_id=clause.id,
-        check=spec.name,
-        subject_type=spec.subject_type,
-        subject_id=subject_id,
-        rep_id=rep,
-        team=clause.owner,
-        person_id=rep or (team.lead if team else None),
-        observed=float(row["observed"]),
-        threshold=float(row["threshold"]),
-        unit=spec.unit,
-        severity=clause.severity,
-        status="excused" if grant else "open",
-        reason=grant.describe() if grant else "",
-        evidence=evidence,
-    )
-
-
-def _plain(value: Any) -> Any:
-    if value is None:
-        return None
-    if hasattr(value, "isoformat"):
-        try:
-            # Engine instants are naive UTC: say so in the record.
-            return None if value != value else value.isoformat() + "Z"
-        except (TypeError, ValueError):
-            return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+def worst(statuses: list[Status]) -> Status:
+    """The clause's status from its checks' (``STATUS_ORDER``)."""
+    return max(statuses, key=STATUS_ORDER.index) if statuses else "not_measured"

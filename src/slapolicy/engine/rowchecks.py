@@ -1,4 +1,12 @@
-"""pandera: obligations run in the engine and return every failing row."""
+"""pandera: the row obligation of a check, and the typed shape of facts, run in the engine.
+
+The obligation is a pandera ``Check`` whose function returns an Ibis boolean
+expression. The judge evaluates that one expression in the engine for every
+subject (``Check.__call__`` gives it lazily), so the failing rows are selected by
+the engine from the very expression pandera states, and pandera's own
+failure-case reshaping in pandas, which costs about 230 µs per failing row, is
+never run.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-    from slapolicy.clauses.base import Direction
+    from slapolicy.clauses.spec import Direction
 
 
 def comparison_check(name: str, direction: Direction) -> Any:
@@ -21,8 +29,14 @@ def comparison_check(name: str, direction: Direction) -> Any:
     return pa.Check(complies, name=name)
 
 
-def row_schema(name: str, check: Any) -> Any:
-    """The facts schema: typed fact columns plus the clause's dataframe-level check."""
+def compliance_expression(table: ir.Table, check: Any) -> ir.BooleanColumn:
+    """The check's per-row verdict over ``table`` as an engine expression (nothing runs)."""
+    result = check(table)
+    return result.check_output  # type: ignore[no-any-return]
+
+
+def facts_schema(name: str) -> Any:
+    """The facts every check measures: typed, with no nulls where the judge needs values."""
     import ibis.expr.datatypes as dt
     import pandera.ibis as pa
 
@@ -30,33 +44,23 @@ def row_schema(name: str, check: Any) -> Any:
         {
             "subject_id": pa.Column(dt.string, nullable=False),
             "observed": pa.Column(dt.float64, nullable=False),
-            "threshold": pa.Column(dt.float64, nullable=False),
+            "open": pa.Column(dt.boolean, nullable=False),
         },
-        checks=[check],
         name=name,
     )
 
 
-def failing_rows(table: ir.Table, name: str, check: Any) -> list[dict[str, Any]]:
-    """Every row of ``table`` that fails ``check`` (lazy validation, no sampling).
-
-    Raises ``ValueError`` when the facts themselves are malformed (null values),
-    which the caller reports as the clause's ``error`` status.
-    """
+def malformed(table: ir.Table, name: str) -> str | None:
+    """Why the facts table breaks its schema, or None. Runs in the engine."""
     import pandera.ibis as pa
 
-    if int(table.count().execute()) == 0:
-        return []  # pandera.ibis (0.35) reports nulls in every column of an empty table
+    if int(table.count().to_pyarrow().as_py()) == 0:
+        return None  # pandera.ibis (0.35) reports nulls in every column of an empty table
     try:
-        row_schema(name, check).validate(table, lazy=True)
+        facts_schema(name).validate(table, lazy=True)
     except pa.errors.SchemaErrors as e:
         cases = e.failure_cases
-        structural = cases[cases["check"] != check.name]
-        if len(structural):
-            first = structural.iloc[0]
-            raise ValueError(
-                f"facts are malformed: {first['failure_case']!r} {first['check']} "
-                f"({len(structural)} case(s))"
-            ) from e
-        return [dict(r) for r in cases["failure_case"]]
-    return []
+        first = cases.iloc[0]
+        return (f"facts are malformed: {first['column']} {first['check']} "
+                f"({len(cases)} case(s))")
+    return None

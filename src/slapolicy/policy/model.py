@@ -435,9 +435,19 @@ class Policy(Spec):
         named = [("shared_goals", i) for i in self.shared_goals] + [
             ("rewards.monthly_pool.requires", i) for i in self.rewards.monthly_pool.requires] + [
             ("rewards.annual.requires", i) for i in self.rewards.annual.requires]
+        disabled = {c.id for c in self.clauses if not c.enabled}
+        for g in self.goals.items:
+            if g.measure and g.measure.clause in disabled:
+                disabled_goal = g.id
+                disabled.add(disabled_goal)  # a goal measured by a disabled clause cannot be met
         for where, item in named:
             if item not in clause_ids | goal_ids:
                 problems.append(f"{where}: {item!r} is neither a clause nor a goal id")
+            elif item in disabled:
+                # Never measured, so never met or missed: a shared goal or reward naming it
+                # would hold the ladder or withhold the reward every period, silently.
+                problems.append(f"{where}: {item!r} is disabled (enabled: false) or measured by "
+                                "a disabled clause; enable it or remove it from the list")
         stages = [s.stage for s in self.consequences.ladder]
         periods = [s.consecutive_periods for s in self.consequences.ladder]
         if stages != list(range(1, len(stages) + 1)) or periods != sorted(set(periods)):

@@ -40,7 +40,7 @@ UNHASHED = frozenset({MANIFEST, SIGNATURES, SIGNOFF_HTML})
 #: Outputs a re-run on the same inputs reproduces byte for byte. The executed
 #: notebook holds papermill's run metadata (start and end times, durations, the
 #: staging path), so its hash identifies the run, not the result.
-REPRODUCIBLE = frozenset({"results.json", "breaches.csv", "audit.html"})
+REPRODUCIBLE = frozenset({"results.json", "breaches.csv", "breaches.parquet", "audit.html"})
 LIBRARIES = ("pandas", "numpy", "pyarrow", "duckdb", "ibis-framework", "sqlglot", "pandera",
              "great_expectations", "pydantic", "papermill", "nbconvert", "nbclient",
              "ipykernel", "cryptography")
@@ -118,7 +118,7 @@ def output_hashes(folder: Path) -> dict[str, Any]:
         if rel in UNHASHED:
             continue
         out[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size,
-                    "reproducible": rel in REPRODUCIBLE}
+                    "reproducible": rel in REPRODUCIBLE or rel.startswith("facts/")}
     return out
 
 
