@@ -32,8 +32,8 @@ def peak_rss_mib() -> float:
 
 
 def bench_audit(leads_per_month: int, months: int, rows: list[tuple[str, float, str]]) -> None:
-    from slapolicy.demo import generate as demo
     from slapolicy.audit.run import AuditRequest, audit_document
+    from slapolicy.demo import generate as demo
     from slapolicy.policy.loader import load_policy
 
     config = demo.DemoConfig(start="2020-01", months=months, leads_per_month=leads_per_month)

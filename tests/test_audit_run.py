@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from slapolicy.demo import generate as demo
 from slapolicy.audit.run import AuditRequest, audit_period
+from slapolicy.demo import generate as demo
 from slapolicy.trail.notebook import execute_audit
 from tests.conftest import POLICY, ROOT
 

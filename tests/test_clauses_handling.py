@@ -37,7 +37,7 @@ def run(data: Path, clauses: str, period: str = "2020-03"):
 
 
 def found(result: Any, check: str) -> dict[str, float]:
-    return {b.subject_id: round(b.observed, 4) for b in result.breaches if b.check == check}
+    return {b.subject_id: round(b.observed, 4) for b in result.read_breaches() if b.check == check}
 
 
 def acts(rows: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
@@ -96,11 +96,14 @@ def test_contact_attempts_hand_computed(returned: Path) -> None:
     assert {n: (d["unit"], d["direction"]) for n, d in c.checks.items()} == {
         "attempts": ("attempts", "at_least"), "spacing-min": ("hours", "at_least"),
         "spacing-max": ("hours", "at_most"), "reason": ("flag", "at_least")}
-    by = {(b.check, b.subject_id): b for b in result.breaches}
+    by = {(b.check, b.subject_id): b for b in result.read_breaches()}
     assert by[("attempts", "C06")].rep_id == "rep-la"
     assert by[("spacing-max", "C03")].evidence["first_attempt_at"] == "2020-03-09T15:00:00Z"
     assert by[("spacing-max", "C03")].evidence["attempts"] == 3
     assert by[("attempts", "C02")].threshold == 3.0
+    # Returns have happened: nothing is pending; C01-C03, C06, C07 were returned in March.
+    assert {n: (d["in_scope"], d["pending"]) for n, d in c.checks.items()} == {
+        "attempts": (5, 0), "spacing-min": (3, 0), "spacing-max": (3, 0), "reason": (5, 0)}
 
 
 def test_contact_attempts_params(returned: Path) -> None:
@@ -158,9 +161,13 @@ def test_recycling_hand_computed(recycled: Path) -> None:
     enrolled, track = c.checks["enrolled"], c.checks["track"]
     assert (enrolled["subjects"], enrolled["breaches"], enrolled["pending"]) == (6, 3, 1)
     assert (track["subjects"], track["breaches"], track["pending"]) == (4, 2, 3)
+    # R01-R07 returned in March: every one is a row; R05 (enrolled) and R04-R06 (track)
+    # are still open.
+    assert (enrolled["in_scope"], track["in_scope"]) == (7, 7)
+    assert enrolled["threshold_rule"] == {"value": 24.0, "basis": "within 24 hours of the return"}
     assert found(result, "enrolled") == {"R02": 48.0, "R04": 510.0, "R06": 462.0}
     assert found(result, "track") == {"R03": 0.0, "R07": 0.0}
-    by = {(b.check, b.subject_id): b for b in result.breaches}
+    by = {(b.check, b.subject_id): b for b in result.read_breaches()}
     assert by[("enrolled", "R06")].evidence["enrolled"] is False
     assert by[("enrolled", "R06")].evidence["nurture_enrolled_at"] == "2020-03-01T14:00:00Z"
     assert (by[("track", "R07")].rep_id, by[("track", "R07")].person_id) == (None, "mkt-lead")
@@ -213,9 +220,10 @@ def test_mql_worked_hand_computed(mqls: Path) -> None:
     result = run(mqls, clause("mql_worked"))
     (c,) = result.clauses
     assert (c.subjects, c.breaches, c.pending, c.unit) == (5, 3, 1, "days")
+    assert (c.checks["worked"]["in_scope"], c.checks["worked"]["status"]) == (6, "fail")
     assert c.status == "fail"
     assert found(result, "worked") == {"M02": 8.0, "M04": 21.25, "M06": 19.25}
-    by = {b.subject_id: b for b in result.breaches}
+    by = {b.subject_id: b for b in result.read_breaches()}
     assert by["M04"].evidence["worked"] is False and by["M04"].rep_id == "rep-ny"
     assert by["M02"].evidence["first_worked_at"] == "2020-03-10T14:00:00Z"
     assert c.observed["median"] == 8.0
@@ -235,8 +243,11 @@ def test_mql_worked_without_activities_and_empty_period(make_dataset) -> None:
     (c,) = run(data, clause("mql_worked")).clauses
     assert (c.subjects, c.breaches, c.pending) == (5, 5, 1)
     assert c.message == "worked: the activities table is empty: every MQL counts as never worked"
+    # Nothing in scope is neither met nor missed.
     (c,) = run(data, clause("mql_worked"), period="2020-05").clauses
-    assert (c.status, c.subjects, c.message) == ("pass", 0, "worked: no leads in scope this period")
+    assert (c.status, c.subjects, c.message) == (
+        "not_measured", 0, "worked: not measured: no leads in scope this period")
+    assert c.checks["worked"]["in_scope"] == 0
 
 
 # --- process_adherence -----------------------------------------------------------------
@@ -277,7 +288,7 @@ def test_process_adherence_hand_computed(pipeline: Path) -> None:
     assert (c.subjects, c.breaches, c.unit, c.subject_type) == (10, 7, "violations", "opportunity")
     assert found(result, "stages") == {"O02": 1.0, "O03": 1.0, "O04": 1.0, "O06": 2.0,
                                        "O07": 1.0, "O08": 1.0, "O11": 1.0}
-    ev = {b.subject_id: b.evidence for b in result.breaches}
+    ev = {b.subject_id: b.evidence for b in result.read_breaches()}
     assert ev["O02"]["detail"] == "skip:discovery>negotiation"
     assert ev["O03"]["path"] == "discovery>proposal>negotiation>proposal>closed_won"
     assert ev["O03"]["detail"] == "backward:negotiation>proposal"   # back, then on: one
@@ -287,7 +298,7 @@ def test_process_adherence_hand_computed(pipeline: Path) -> None:
     assert ev["O07"]["detail"] == "unknown:qualification"
     assert ev["O08"]["detail"] == "skip:(start)>proposal"
     assert ev["O11"]["detail"] == "skip:discovery>closed_won"
-    assert {b.subject_id: b.rep_id for b in result.breaches}["O02"] == "rep-uk"
+    assert {b.subject_id: b.rep_id for b in result.read_breaches()}["O02"] == "rep-uk"
     assert c.message == ("stages: 1 opportunity created this period has no stage history "
                          "and could not be judged")
 
@@ -307,12 +318,13 @@ def test_process_adherence_missing_history_and_empty_period(make_dataset, pipeli
     (c,) = run(data, clause("process_adherence")).clauses
     assert c.status == "error"
     assert c.message == (
-        "ValueError: the opportunity_stages table is empty but 1 opportunity was created in "
+        "stages: ValueError: the opportunity_stages table is empty but 1 opportunity was created in "
         "the period: load the stage history (opportunity_id, stage, entered_at) to judge "
         "the process")
+    # Nothing in scope is neither met nor missed.
     (c,) = run(pipeline, clause("process_adherence"), period="2020-05").clauses
-    assert (c.status, c.subjects) == ("pass", 0)
-    assert c.message == "stages: no opportunities in scope this period"
+    assert (c.status, c.subjects) == ("not_measured", 0)
+    assert c.message == "stages: not measured: no opportunities in scope this period"
 
 
 def test_process_adherence_policy_and_engines() -> None:
@@ -351,8 +363,10 @@ def test_feedback_response_hand_computed(feedback: Path) -> None:
     result = run(feedback, clause("feedback_response", owner="shared"))
     (c,) = result.clauses
     assert (c.subjects, c.breaches, c.pending, c.threshold, c.unit) == (4, 3, 1, 24.0, "hours")
+    assert c.checks["response"]["threshold_rule"] == {
+        "value": 24.0, "basis": "within 24 hours (communication.feedback_within)"}
     assert found(result, "response") == {"F02": 65.0, "F03": 510.0, "F06": 25.0}
-    by = {b.subject_id: b for b in result.breaches}
+    by = {b.subject_id: b for b in result.read_breaches()}
     assert by["F03"].evidence["responsible"] == "sales-lead"
     assert by["F02"].evidence["responsible"] == "mkt-lead"
     assert by["F03"].evidence["responded"] is False
@@ -367,7 +381,7 @@ def test_feedback_response_per_direction_and_override(feedback: Path) -> None:
                         cid="feedback-to-sales"))
     result = run(feedback, clauses)
     got = {(b.clause_id, b.subject_id): (round(b.observed, 4), b.threshold, b.person_id)
-           for b in result.breaches}
+           for b in result.read_breaches()}
     assert got == {("feedback-to-marketing", "F02"): (65.0, 24.0, "mkt-lead"),
                    ("feedback-to-sales", "F03"): (510.0, 72.0, "sales-lead")}
     subjects = {c.clause_id: (c.subjects, c.pending) for c in result.clauses}
@@ -382,7 +396,7 @@ def test_feedback_response_business_clock(feedback: Path) -> None:
     # F03: Tue 10 March 10:00 EDT to Tue 31 March 16:00 EDT: 7 + 3*8 + 10*8 + 8 + 7.
     assert found(result, "response") == {"F03": 126.0}
     assert c.observed["max"] == 126.0 and (c.subjects, c.pending) == (4, 1)
-    (b,) = result.breaches
+    (b,) = result.read_breaches()
     assert b.evidence["calendar_id"] == "us-east"
 
 
@@ -391,8 +405,8 @@ def test_feedback_response_bad_data_and_policy(make_dataset) -> None:
         [("F09", "sales", "marketing", "2020-03-05T14:00:00", "2020-03-05T13:00:00")]))
     (c,) = run(data, clause("feedback_response", owner="shared")).clauses
     assert c.status == "error"
-    assert c.message == ("ValueError: feedback.responded_at is before requested_at for F09: "
-                         "correct the timestamps")
+    assert c.message == ("response: ValueError: feedback.responded_at is before requested_at "
+                         "for F09: correct the timestamps")
     with pytest.raises(PolicyError, match="from_team and to_team are both 'sales'"):
         policy_with(clause("feedback_response", params="{from_team: sales, to_team: sales}"))
     with pytest.raises(PolicyError, match=r"calendar is only used with `clock: business`"):

@@ -16,8 +16,8 @@ import pytest
 import tests.conftest as conftest
 from slapolicy.clauses.meeting_cadence import slots
 from slapolicy.errors import PolicyError
-from slapolicy.policy.periods import Period
 from slapolicy.policy.model import Meeting
+from slapolicy.policy.periods import Period
 from tests.conftest import audit_with, policy_with
 
 
@@ -46,7 +46,7 @@ def by_id(result) -> dict:
 
 def found(result, clause_id: str) -> dict:
     return {(b.check, b.subject_id): round(b.observed, 4)
-            for b in result.breaches if b.clause_id == clause_id}
+            for b in result.read_breaches() if b.clause_id == clause_id}
 
 
 # --- close rate and sales cycle -------------------------------------------------------------
@@ -89,9 +89,9 @@ def sales_audit(tmp_path_factory):
     """Audit a period with some of ``SALES_CLAUSES`` (each clause costs time: pick few)."""
     data = _dataset(tmp_path_factory.mktemp("sales"), leads=LEAD, opportunities=SALES_OPPS)
 
-    def run(period: str, *ids: str):
+    def run(period: str, *ids: str, as_of: datetime = datetime(2020, 7, 15)):
         doc = policy_with("".join(SALES_CLAUSES[i] for i in ids or SALES_CLAUSES))
-        return audit_with(doc, data, period, as_of=datetime(2020, 7, 15))
+        return audit_with(doc, data, period, as_of=as_of)
 
     return run
 
@@ -121,7 +121,7 @@ def test_june_close_rate_and_cycle(sales_audit) -> None:
                                        ("close-rate", "rep-uk"): 0.3}
     assert (c["cr-rep"].subjects, c["cr-rep"].breaches, c["cr-rep"].subject_type) == (3, 2, "rep")
     assert found(result, "cr-fixed") == {("close-rate", "sales"): 0.35}
-    ev = {b.clause_id + "/" + b.subject_id: b for b in result.breaches}
+    ev = {b.clause_id + "/" + b.subject_id: b for b in result.read_breaches()}
     assert ev["cr-rep/rep-uk"].evidence == {"won": 3, "lost": 7, "ramp": "close-rate",
                                             "ramp_date": "2020-06-30"}
     assert ev["cr-rep/rep-uk"].person_id == "rep-uk"
@@ -153,14 +153,36 @@ def test_may_uses_the_earlier_ramp_step(sales_audit) -> None:
                                       "in 2020-05 and are not in scope")
 
 
-def test_empty_period_passes_with_a_note(sales_audit) -> None:
+def test_empty_period_is_not_measured_with_a_note(sales_audit) -> None:
+    # Nothing in scope is neither met nor missed: not measured (no longer a pass).
     c = by_id(sales_audit("2020-03", "cr-team", "cr-rep", "cycle-rep"))
-    for cid in ("cr-team", "cr-rep"):
-        assert (c[cid].status, c[cid].subjects) == ("pass", 0)
-        assert c[cid].message == "close-rate: no proposals closed in 2020-03: the close rate is undefined"
-    for cid in ("cycle-rep",):
-        assert (c[cid].status, c[cid].subjects) == ("pass", 0)
-        assert c[cid].message == "sales-cycle: no opportunities won in 2020-03: no sales cycle to measure"
+    for cid, whom in (("cr-team", "teams"), ("cr-rep", "reps")):
+        assert (c[cid].status, c[cid].subjects, c[cid].pending) == ("not_measured", 0, 0)
+        assert c[cid].message == (f"close-rate: not measured: no {whom} in scope this period; "
+                                  "no proposals closed in 2020-03: the close rate is undefined")
+    assert (c["cycle-rep"].status, c["cycle-rep"].subjects) == ("not_measured", 0)
+    assert c["cycle-rep"].message == ("sales-cycle: not measured: no reps in scope this period; "
+                                      "no opportunities won in 2020-03: no sales cycle to measure")
+
+
+def test_an_open_period_holds_rates_pending(sales_audit) -> None:
+    # June audited on 20 June: more proposals and deals can still close, moving a rate or a
+    # mean either way, so every subject waits (closed, rep-la and rep-uk were breaches).
+    result = sales_audit("2020-06", "cr-rep", "cycle-mean", as_of=datetime(2020, 6, 20))
+    c = by_id(result)
+    # Reps with proposals closed in June so far: rep-ny (3 of 5), rep-la (1 of 5), rep-uk
+    # (3 of 10); all three are in scope and pending.
+    cr = c["cr-rep"].checks["close-rate"]
+    assert (cr["status"], cr["in_scope"], cr["pending"], cr["breaches"]) == (
+        "not_measured", 3, 3, 0)
+    assert c["cr-rep"].message == (
+        "close-rate: not measured: none of the 3 reps in scope could be judged (3 still "
+        "pending (not yet due)); 1 opportunity closed in 2020-06 without a submitted proposal "
+        "is not counted; 2020-06 is still open at 2020-06-20T00:00:00Z: the close rate is "
+        "judged once the period closes (pending)")
+    assert (c["cycle-mean"].status, c["cycle-mean"].pending, c["cycle-mean"].breaches) == (
+        "not_measured", 1, 0)
+    assert found(result, "cr-rep") == {} and found(result, "cycle-mean") == {}
 
 
 def test_missing_or_impossible_dates_are_errors(tmp_path: Path) -> None:
@@ -176,14 +198,15 @@ def test_missing_or_impossible_dates_are_errors(tmp_path: Path) -> None:
     c = by_id(audit_with(doc, data, "2020-06"))
     assert {k: v.status for k, v in c.items()} == {"cr": "error", "cycle": "error",
                                                    "goal-1": "error"}
+    # A kind that cannot measure errs per check, so the message names the check.
     assert c["cr"].message == (
-        "ValueError: 2 won or lost opportunities have no closed_at (e.g. B1, B3): the period "
+        "close-rate: ValueError: 2 won or lost opportunities have no closed_at (e.g. B1, B3): the period "
         "they closed in is unknown; fill opportunities.closed_at at the source")
     assert c["cycle"].message == (
-        "ValueError: 1 won opportunity closed before it was created (e.g. B2): correct "
+        "sales-cycle: ValueError: 1 won opportunity closed before it was created (e.g. B2): correct "
         "created_at or closed_at at the source")
     assert c["goal-1"].message == (
-        "ValueError: 1 won opportunity has no closed_at (e.g. B3): the period they closed in "
+        "run-rate: ValueError: 1 won opportunity has no closed_at (e.g. B3): the period they closed in "
         "is unknown; fill opportunities.closed_at at the source")
 
 
@@ -259,19 +282,21 @@ def revenue_audit(tmp_path_factory):
 def test_revenue_march_no_deals(revenue_audit) -> None:
     result = revenue_audit("2020-03", "revenue", "goal-2")
     c = by_id(result)
-    (b,) = [b for b in result.breaches if b.clause_id == "revenue"]
+    (b,) = [b for b in result.read_breaches() if b.clause_id == "revenue"]
     # No deals won: revenue 0 against the ramp on 31 March (day 90).
     assert (b.check, b.subject_id, b.observed) == ("run-rate", "company", 0.0)
     assert b.threshold == pytest.approx(ramp(90)) and round(b.threshold, 2) == 1_079_907.89
     assert (b.team, b.person_id, b.unit) == ("shared", None, "USD")
-    assert b.evidence == {"revenue": 0.0, "target": b.threshold, "won": 0, "months": "2020-03",
+    # The target is the threshold itself, no longer repeated as evidence.
+    assert b.evidence == {"revenue": 0.0, "won": 0, "months": "2020-03",
                           "ramp": "revenue-run-rate", "ramp_date": "2020-03-31"}
     assert c["revenue"].status == "fail"
+    none = "not measured: no companies in scope this period"
     assert c["revenue"].message == (
-        "make-up: make-up is judged from 2020-06; annual: annual revenue is judged in the "
-        "period that ends the fiscal year (2020-12)")
-    assert (c["goal-2"].status, c["goal-2"].subjects) == ("pass", 0)
-    assert c["goal-2"].message == "make-up: make-up is judged from 2020-06"
+        f"make-up: {none}; make-up is judged from 2020-06; annual: {none}; annual revenue is "
+        "judged in the period that ends the fiscal year (2020-12)")
+    assert (c["goal-2"].status, c["goal-2"].subjects) == ("not_measured", 0)
+    assert c["goal-2"].message == f"make-up: {none}; make-up is judged from 2020-06"
 
 
 def test_revenue_june(revenue_audit) -> None:
@@ -280,26 +305,34 @@ def test_revenue_june(revenue_audit) -> None:
     # Exactly 1,250,000 in June (the deal at 23:30 on 31 May counts in May): complies.
     run = c["revenue"].checks["run-rate"]
     assert (run["status"], run["observed"]["max"], run["threshold"]) == ("pass", 1_250_000, 1_250_000)
-    breaches = {(b.clause_id, b.check): b for b in result.breaches}
+    breaches = {(b.clause_id, b.check): b for b in result.read_breaches()}
     assert set(breaches) == {("revenue", "make-up"), ("goal-2", "make-up")}
-    # Against the ramp: Jan-Jun revenue 5,600,000 minus the six monthly targets.
+    # Make-up is judged as revenue since January (observed: 900,000 + 1,000,000 + 0 +
+    # 1,200,000 + 1,250,000 + 1,250,000 = 5,600,000) against the sum of the six monthly
+    # targets (threshold); the old surplus is observed - threshold = -1,049,539.47.
     targets = sum(ramp(d) for d in (30, 59, 90, 120, 151)) + 1_250_000
     ramped = breaches[("revenue", "make-up")]
-    assert ramped.observed == pytest.approx(5_600_000 - targets)
-    assert round(ramped.observed, 2) == -1_049_539.47
+    assert ramped.observed == 5_600_000
+    assert ramped.threshold == pytest.approx(targets)
+    # 915,302.63 + 994,861.84 + 1,079,907.89 + 1,162,210.53 + 1,247,256.58 + 1,250,000
+    assert round(ramped.threshold, 2) == 6_649_539.47
     assert ramped.evidence["monthly_targets"] == (
         "2020-01 915,302.63; 2020-02 994,861.84; 2020-03 1,079,907.89; 2020-04 1,162,210.53; "
         "2020-05 1,247,256.58; 2020-06 1,250,000.00")
-    # Against a flat 1,250,000 (the seeds' Goal 2): Jan-May fell 1,900,000 short.
+    # Against a flat 1,250,000 (the seeds' Goal 2): 5,600,000 of 6 x 1,250,000; Jan-May's
+    # 4,350,000 fell 1,900,000 short of 5 x 1,250,000, and June only met its own target.
     flat = breaches[("goal-2", "make-up")]
-    assert (flat.observed, flat.threshold) == (-1_900_000, 0)
+    assert (flat.observed, flat.threshold) == (5_600_000, 7_500_000)
     assert flat.evidence == {
-        "cumulative_revenue": 5_600_000.0, "cumulative_target": 7_500_000.0,
-        "shortfall_before": 1_900_000.0, "surplus_since": 0.0, "revenue": 1_250_000.0,
+        "cumulative_revenue": 5_600_000.0, "revenue_before": 4_350_000.0,
+        "revenue_since": 1_250_000.0, "revenue": 1_250_000.0,
         "months": "2020-01..2020-06", "make_up_from": "2020-06",
         "monthly_targets": "; ".join(f"2020-{m:02d} 1,250,000.00" for m in range(1, 7)),
         "ramp": None, "ramp_date": None,
     }
+    rule = c["goal-2"].checks["make-up"]["threshold_rule"]
+    assert rule == {"value": 7_500_000,
+                    "basis": "1,250,000.00 a month x 6 months (2020-01..2020-06)"}
 
 
 def test_revenue_december(revenue_audit) -> None:
@@ -308,14 +341,16 @@ def test_revenue_december(revenue_audit) -> None:
     # 15,000,000 exactly (with the deal at 23:30 on 31 December, not the one after midnight).
     assert (c["goal-3"].status, c["goal-3"].observed["max"], c["goal-3"].threshold) == (
         "pass", 15_000_000, 15_000_000)
-    # The flat make-up is exactly made up: cumulative revenue equals 12 x 1,250,000.
-    assert (c["goal-2"].status, c["goal-2"].observed["max"]) == ("pass", 0)
+    # The flat make-up is exactly made up: cumulative revenue (5,600,000 to June, then
+    # 1,500,000 + 1,900,000 + 2,250,000 + 1,250,000 + 1,250,000 + 1,250,000) equals
+    # 12 x 1,250,000.
+    assert (c["goal-2"].status, c["goal-2"].observed["max"], c["goal-2"].threshold) == (
+        "pass", 15_000_000, 15_000_000)
     assert c["revenue"].status == "pass"
     assert set(c["revenue"].checks) == {"run-rate", "make-up", "annual"}
-    (b,) = [b for b in result.breaches if b.clause_id == "annual-16m"]
+    (b,) = [b for b in result.read_breaches() if b.clause_id == "annual-16m"]
     assert (b.check, b.observed, b.threshold) == ("annual", 15_000_000, 16_000_000)
-    assert b.evidence == {"revenue": 15_000_000.0, "target": 16_000_000.0, "won": 13,
-                          "months": "2020-01..2020-12"}
+    assert b.evidence == {"revenue": 15_000_000.0, "won": 13, "months": "2020-01..2020-12"}
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -374,7 +409,7 @@ def test_meetings_in_march(meetings_data: Path) -> None:
     assert found(result, "weekly-4") == {("held", "leadership_weekly:2020-03-02"): 25.0,
                                          ("held", "leadership_weekly:2020-03-09"): 0.0,
                                          ("held", "leadership_weekly:2020-03-16"): 29.0}
-    b = next(b for b in result.breaches if b.clause_id == "weekly-4"
+    b = next(b for b in result.read_breaches() if b.clause_id == "weekly-4"
              and b.subject_id.endswith("03-02"))
     assert b.evidence == {"first_day": "2020-03-02", "last_day": "2020-03-08", "held": 2,
                           "qualifying": 1, "max_attendees": 5}
@@ -391,8 +426,12 @@ def test_meetings_in_april_open_slots_are_pending(meetings_data: Path) -> None:
     # 30 Mar (M7, 45 min) complies; 6 Apr had none; 13 and 20 Apr have not ended.
     assert (c["weekly"].subjects, c["weekly"].breaches, c["weekly"].pending) == (2, 1, 2)
     assert found(result, "weekly") == {("held", "leadership_weekly:2020-04-06"): 0.0}
-    assert (c["monthly"].status, c["monthly"].subjects, c["monthly"].pending) == ("pass", 0, 1)
-    assert c["monthly"].message == "held: no meeting_slots in scope this period"
+    # April's monthly slot has not ended and no meeting was held yet: pending, so the
+    # check is not measured (no longer a pass).
+    assert (c["monthly"].status, c["monthly"].subjects, c["monthly"].pending) == (
+        "not_measured", 0, 1)
+    assert c["monthly"].message == ("held: not measured: none of the 1 meeting_slots in scope "
+                                    "could be judged (1 still pending (not yet due))")
 
 
 def test_no_meetings_recorded_and_no_slot(make_dataset, tmp_path: Path, monkeypatch) -> None:
@@ -410,8 +449,9 @@ def test_no_meetings_recorded_and_no_slot(make_dataset, tmp_path: Path, monkeypa
     empty = "the meetings table is empty: no meeting of any kind is recorded"
     assert (c["weekly"].status, c["weekly"].breaches) == ("fail", 4)
     assert c["weekly"].message == f"held: {empty}"
-    assert (c["quarterly"].status, c["quarterly"].subjects) == ("pass", 0)
-    assert c["quarterly"].message == f"held: {empty}; no exec_quarterly slot ends in 2020-02"
+    assert (c["quarterly"].status, c["quarterly"].subjects) == ("not_measured", 0)
+    assert c["quarterly"].message == (f"held: not measured: no meeting_slots in scope this "
+                                      f"period; {empty}; no exec_quarterly slot ends in 2020-02")
 
 
 def test_slots() -> None:

@@ -30,8 +30,8 @@ from slapolicy.clauses.rep_load import months_in
 from slapolicy.clauses.rep_performance import RepPerformanceParams
 from slapolicy.engine.contract import TABLES
 from slapolicy.errors import PolicyError
-from slapolicy.policy.periods import Period
 from slapolicy.policy.model import Periods
+from slapolicy.policy.periods import Period
 from tests.conftest import LEAD_DEFAULTS, PEOPLE, audit_with, policy_with, table
 
 
@@ -174,8 +174,10 @@ def by_clause(result: Any, clause_id: str) -> Any:
 
 
 def found(result: Any, clause_id: str, check: str) -> dict[str, tuple[Any, float, float]]:
-    return {b.subject_id: (b.rep_id, round(b.observed, 6), round(b.threshold, 6))
-            for b in result.breaches if b.clause_id == clause_id and b.check == check}
+    # float(): breaches.parquet may hold a fractional threshold as a DECIMAL (DuckDB reads
+    # the literal 0.2 as DECIMAL(2,1)), and Decimal("0.2") != 0.2.
+    return {b.subject_id: (b.rep_id, round(float(b.observed), 6), round(float(b.threshold), 6))
+            for b in result.read_breaches() if b.clause_id == clause_id and b.check == check}
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +196,8 @@ def test_rep_load_min_and_max(march: Any) -> None:
     # 23:30 EDT on 31 March counts), rep-uk 0 (U0 is 23:30 EST on 29 February).
     assert found(march, "rep-load", "min") == {"rep-uk": ("rep-uk", 0.0, 2.0)}
     assert found(march, "rep-load", "max") == {"rep-ny": ("rep-ny", 4.0, 3.0)}
-    b = next(b for b in march.breaches if b.clause_id == "rep-load" and b.check == "max")
+    b = next(b for b in march.read_breaches()
+             if b.clause_id == "rep-load" and b.check == "max")
     assert (b.person_id, b.team, b.unit) == ("rep-ny", "sales", "MQLs")
     assert b.evidence == {"name": "Rep NY", "role": "rep", "mqls": 4}
     assert c.checks["min"]["message"] == (
@@ -242,6 +245,8 @@ def test_marketer_quota_week_scales_the_monthly_target(data: Path) -> None:
     assert c.threshold == 7.0
     assert found(result, "quota", "mqls") == {"mkt-2": ("mkt-2", 1.0, 7.0)}
     assert "30.4375 MQLs per month scaled by 0.2300 for the week 2020-W11" in c.message
+    assert c.checks["mqls"]["threshold_rule"] == {
+        "value": 7.0, "basis": "30.4375 MQLs a month x 7/30.4375 (2020-W11)"}
     assert months_in(Period.parse("2020-Q2", "quarter")) == 3.0
 
 
@@ -264,8 +269,8 @@ def test_rep_performance(march: Any) -> None:
                                                      "rep-sf": ("rep-sf", 0.0, 2.0)}
     assert "1 opportunities of the period belong to people who are not a rep in scope " \
            "(sales-lead)" in c.checks["opportunities"]["message"]
-    b = next(b for b in march.breaches if b.clause_id == "perf" and b.subject_id == "rep-la"
-             and b.check == "conversion")
+    b = next(b for b in march.read_breaches()
+             if b.clause_id == "perf" and b.subject_id == "rep-la" and b.check == "conversion")
     assert b.evidence == {"name": "Rep LA", "role": "rep", "mqls": 3, "opportunities": 1}
     defaults = RepPerformanceParams()
     assert (defaults.conversion, defaults.opportunities) == (0.07, 18)
@@ -281,28 +286,36 @@ def test_mql_quality_row_checks(march: Any) -> None:
                                               "X1": (None, 5.0, 6.0)}
     assert found(march, "quality", "fit") == {"A1": ("rep-la", 49.0, 50.0)}   # N4: 50 complies
     assert found(march, "quality", "interest") == {"N4": ("rep-ny", 39.0, 40.0)}
-    n2 = next(b for b in march.breaches if b.clause_id == "quality" and b.subject_id == "N2")
+    n2 = next(b for b in march.read_breaches()
+              if b.clause_id == "quality" and b.subject_id == "N2")
     assert n2.evidence["missed"] == "industry job_title"
     assert n2.evidence["industry"] == "Retail" and n2.evidence["job_title"] is None
     assert n2.evidence["marketer_id"] == "mkt-1"
-    x1 = next(b for b in march.breaches if b.clause_id == "quality" and b.subject_id == "X1")
+    x1 = next(b for b in march.read_breaches()
+              if b.clause_id == "quality" and b.subject_id == "X1")
     assert (x1.person_id, x1.team) == ("mkt-lead", "marketing")
 
 
 def test_mql_quality_acceptance(march: Any) -> None:
     # 12 March MQLs; accepted by as_of (2 April): N1, A1, S2 (N3 only on 5 April) = 0.25.
     assert found(march, "quality", "acceptance") == {"marketing": (None, 0.25, 0.30)}
-    b = next(b for b in march.breaches if b.clause_id == "quality" and b.check == "acceptance")
+    b = next(b for b in march.read_breaches()
+             if b.clause_id == "quality" and b.check == "acceptance")
     assert (b.subject_type, b.evidence) == ("team", {"mqls": 12, "accepted": 3})
     assert MqlQualityParams().acceptance_rate is None  # the review trigger, else 0.30
 
 
 def test_mql_quality_empty_period(may: Any) -> None:
     c = by_clause(may, "quality")
-    assert (c.status, c.subjects, c.breaches) == ("pass", 0, 0)
-    assert c.message == ("icp: no leads in scope this period; fit: no leads in scope this "
-                         "period; interest: no leads in scope this period; acceptance: no "
-                         "MQLs in 2020-05: the acceptance rate is undefined")
+    # Nothing in scope is neither met nor missed: not measured.
+    assert (c.status, c.subjects, c.breaches) == ("not_measured", 0, 0)
+    assert c.message == ("icp: not measured: no leads in scope this period; "
+                         "fit: not measured: no leads in scope this period; "
+                         "interest: not measured: no leads in scope this period; "
+                         "acceptance: not measured: no teams in scope this period; "
+                         "no MQLs in 2020-05: the acceptance rate is undefined")
+    assert c.checks["acceptance"]["threshold_rule"] == {
+        "value": 0.30, "basis": "review trigger mql_to_sql_rate_below 0.3"}
 
 
 # --- funnel_conversion ----------------------------------------------------------------------
@@ -317,7 +330,7 @@ def test_funnel_conversion(march: Any) -> None:
     assert c.checks["lead-to-mql"]["observed"]["max"] == pytest.approx(12 / 13)
     assert found(march, "funnel-strict", "mql-to-sql") == {
         "company": (None, round(4 / 12, 6), 0.34)}
-    b = next(b for b in march.breaches if b.clause_id == "funnel-strict")
+    b = next(b for b in march.read_breaches() if b.clause_id == "funnel-strict")
     assert b.evidence == {"leads": 13, "mqls": 12, "sqls": 4, "visitors": 650,
                           "traffic_days": 31}
     assert b.person_id == "mkt-lead"
@@ -363,6 +376,20 @@ def test_funnel_without_web_traffic_is_an_error(may: Any) -> None:
         "disable the visitor-to-lead check")
 
 
+def test_funnel_open_period_is_pending_without_complete_traffic(data: Path) -> None:
+    doc = policy_with(clause("funnel", "funnel_conversion", "marketing"))
+    # As of 10 April, April is open: traffic days not loaded yet and no MQLs so far are
+    # no error; every rate so far is pending.
+    (c,) = audit_with(doc, data, "2020-04", as_of=datetime(2020, 4, 10)).clauses
+    assert (c.status, c.subjects, c.pending) == ("not_measured", 0, 1)
+    assert [c.checks[k]["status"] for k in ("visitor-to-lead", "lead-to-mql", "mql-to-sql")] \
+        == ["not_measured"] * 3
+    assert "visitors on the local dates 2020-04-01 to 2020-04-30 loaded so far" in \
+        c.checks["visitor-to-lead"]["message"]
+    assert c.checks["mql-to-sql"]["message"].endswith(
+        "no MQLs in 2020-04 so far: the rate is undefined (0 until there are some)")
+
+
 @pytest.fixture(scope="module")
 def may(data: Path) -> Any:
     doc = policy_with(clause("rep-load", "rep_load", "sales", "{min: 2, max: 3}")
@@ -398,7 +425,7 @@ def test_lead_value_seed_example_month(data: Path) -> None:
     # Leads created in June add J-late (referral, an MQL in July) and J-nomql (content).
     assert leads.observed["max"] == 556_000
     assert found(result, "value-high", "value") == {"company": (None, 550_000.0, 550_001.0)}
-    b = next(b for b in result.breaches if b.clause_id == "value-high")
+    b = next(b for b in result.read_breaches() if b.clause_id == "value-high")
     assert (b.unit, b.person_id) == ("USD", "mkt-lead")
     assert b.evidence == {
         "counts": "mql", "n_total": 312,
@@ -441,18 +468,24 @@ def test_open_period_results_that_can_still_change_are_pending(data: Path) -> No
     assert found(result, "rep-load", "max") == {"rep-ny": ("rep-ny", 4.0, 3.0)}
     assert found(result, "rep-load", "min") == {}
     assert load.checks["min"]["message"].startswith(
-        "2020-03 is still open at 2020-03-20T12:00:00Z: 1 rep(s) not yet due for min (pending)")
+        "2020-03 is still open at 2020-03-20T12:00:00Z: a rep under the minimum is not yet "
+        "due (pending)")
+    # Every rate waits for the period to close: the conversion check is not measured.
     assert (perf.checks["conversion"]["subjects"], perf.checks["conversion"]["pending"]) == (0, 3)
+    assert perf.checks["conversion"]["status"] == "not_measured"
     assert (perf.checks["opportunities"]["subjects"],
             perf.checks["opportunities"]["pending"]) == (2, 2)                 # rep-la, rep-sf
-    assert (value.status, value.subjects, value.pending) == ("pass", 0, 1)
+    assert perf.checks["opportunities"]["status"] == "pass"                    # rep-ny, rep-uk
+    # $0 of lead value so far (only "event" MQLs) is under $550,000 but can still grow.
+    assert (value.status, value.subjects, value.pending) == ("not_measured", 0, 1)
     # Row checks are final at once; the acceptance rate waits.
     assert found(result, "quality", "icp") == {"N2": ("rep-ny", 4.0, 6.0), "X1": (None, 5.0, 6.0)}
     assert quality.checks["acceptance"]["pending"] == 1
-    assert (funnel.status, funnel.subjects, funnel.pending) == ("pass", 0, 1)
+    assert (funnel.status, funnel.subjects, funnel.pending) == ("not_measured", 0, 1)
     assert funnel.checks["mql-to-sql"]["message"] == (
-        "2020-03 is still open at 2020-03-20T12:00:00Z: the rate is judged once the period "
-        "closes (pending)")
+        "not measured: none of the 1 companies in scope could be judged (1 still pending "
+        "(not yet due)); 2020-03 is still open at 2020-03-20T12:00:00Z: the rate is judged "
+        "once the period closes (pending)")
 
 
 # --- no subjects at all ---------------------------------------------------------------------
@@ -467,14 +500,18 @@ def test_no_reps_or_marketers_in_scope(tmp_path: Path) -> None:
                       + clause("quota", "marketer_quota", "marketing")
                       + clause("perf", "rep_performance", "sales"))
     load, quota, perf = audit_with(doc, data, "2020-03", as_of=AS_OF).clauses
-    assert (load.status, load.subjects) == ("pass", 0)
+    # Nobody in scope: the targets are neither met nor missed (not measured).
+    assert (load.status, load.subjects) == ("not_measured", 0)
     assert load.checks["max"]["message"] == (
+        "not measured: no reps in scope this period; "
         "1 MQLs of the period have no owner_id and count for no rep")
-    assert (quota.status, quota.subjects) == ("pass", 0)
-    assert quota.message.startswith("mqls: 1 MQLs of the period belong to people who are not "
-                                    "a marketer in scope (mkt-lead)")
-    assert (perf.status, perf.subjects) == ("pass", 0)
-    assert perf.checks["opportunities"]["message"] == "no reps in scope this period"
+    assert (quota.status, quota.subjects) == ("not_measured", 0)
+    assert quota.message.startswith(
+        "mqls: not measured: no marketers in scope this period; 1 MQLs of the period belong "
+        "to people who are not a marketer in scope (mkt-lead)")
+    assert (perf.status, perf.subjects) == ("not_measured", 0)
+    assert perf.checks["opportunities"]["message"] == (
+        "not measured: no reps in scope this period")
 
 
 # --- Company A ------------------------------------------------------------------------------
@@ -546,6 +583,50 @@ COMPANY_A = """\
         lead_to_mql: 0.20
         mql_to_sql: 0.30
 """
+
+
+def test_thresholds_come_from_the_policy_alone() -> None:
+    from slapolicy.clauses import registry
+
+    doc = policy_with(COMPANY_A)
+    policy = doc.policy
+
+    def rule(cid: str, check: str, label: str, unit: Any = "month") -> tuple[float, str]:
+        c = next(c for c in policy.clauses if c.id == cid)
+        kind, params = registry.get(c.kind), doc.params_for(cid)
+        spec = next(s for s in kind.checks(c, params) if s.name == check)
+        t = kind.threshold(policy, c, params, spec, Period.parse(label, unit))
+        return round(t.value, 6), t.basis
+
+    assert rule("rep-load", "min", "2020-06") == (150.0, "min 150 MQLs a month x 1 (2020-06)")
+    assert rule("rep-load", "max", "2020-Q2", "quarter") == (
+        1050.0, "max 350 MQLs a month x 3 (2020-Q2)")
+    # 250 x 7 / 30.4375 = 57.494867
+    assert rule("marketer-quota", "mqls", "2020-W11", "week") == (
+        57.494867, "250 MQLs a month x 7/30.4375 (2020-W11)")
+    assert rule("rep-performance", "conversion", "2020-Q2", "quarter") == (
+        0.07, "conversion 0.07")
+    assert rule("rep-performance", "opportunities", "2020-Q2", "quarter") == (
+        54.0, "18 opportunities a month x 3 (2020-Q2)")
+    assert rule("lead-value", "value", "2020-06") == (
+        550_000.0, "USD 550,000 a month x 1 (2020-06)")
+    assert rule("mql-quality", "icp", "2020-06") == (6.0, "definitions.mql.icp.min_matches 6")
+    assert rule("mql-quality", "fit", "2020-06") == (50.0, "definitions.mql.scoring.fit_min 50")
+    assert rule("mql-quality", "acceptance", "2020-06") == (
+        0.3, "review trigger mql_to_sql_rate_below 0.3")
+    assert rule("funnel-conversion", "lead-to-mql", "2020-06") == (0.2, "lead_to_mql 0.2")
+
+
+def test_kind_modules_import_no_query_engine() -> None:
+    import subprocess
+    import sys
+
+    modules = ["counting", "rep_load", "marketer_quota", "rep_performance", "lead_value",
+               "mql_quality", "funnel_conversion"]
+    code = ("import sys\n"
+            + "".join(f"import slapolicy.clauses.{m}\n" for m in modules)
+            + "assert 'ibis' not in sys.modules, 'ibis imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_company_a_clauses_load() -> None:

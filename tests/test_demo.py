@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pytest
 
-from slapolicy.engine.contract import TABLES
 from slapolicy.demo.generate import DemoConfig, generate, performance_curve, write_duckdb, write_folder
+from slapolicy.engine.contract import TABLES
 from slapolicy.errors import PeriodError
 
 SMALL = DemoConfig(months=3, leads_per_month=600, seed=7)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from slapolicy.policy.loader import load_policy, parse_policy
 from slapolicy.trail.ledger import (
     GENESIS,
     LockTimeout,
@@ -23,7 +24,6 @@ from slapolicy.trail.ledger import (
     record_policy_version,
     verify_chain,
 )
-from slapolicy.policy.loader import load_policy, parse_policy
 from tests.conftest import POLICY
 
 

@@ -19,6 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from slapolicy.demo import generate as demo
+from slapolicy.engine.sources import DataSource
+from slapolicy.engine.suites import write_suite
+from slapolicy.policy.loader import load_policy
 from slapolicy.trail.ledger import read_entries, verify_chain
 from slapolicy.trail.manifest import (
     LIBRARIES,
@@ -28,9 +31,6 @@ from slapolicy.trail.manifest import (
     source_revision,
     table_hashes,
 )
-from slapolicy.policy.loader import load_policy
-from slapolicy.engine.sources import DataSource
-from slapolicy.engine.suites import write_suite
 from tests.conftest import POLICY, ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "audit.ipynb"

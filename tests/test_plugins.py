@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from slapolicy.clauses.registry import ClauseRegistry
+from slapolicy.engine.suites import compile_suite
 from slapolicy.errors import PolicyError
 from slapolicy.policy.loader import parse_policy
-from slapolicy.engine.suites import compile_suite
 from tests.conftest import POLICY, audit_with
 
 CLAUSE = """
@@ -50,7 +50,11 @@ def test_plugin_kind_audits_like_a_builtin(make_dataset) -> None:
     result = audit_with(doc, data, "2020-03", as_of=datetime(2020, 3, 31, 20))
     clause = next(c for c in result.clauses if c.clause_id == "big-deal-proposal")
     assert (clause.status, clause.subjects, clause.breaches, clause.pending) == ("fail", 2, 1, 1)
-    (breach,) = [b for b in result.breaches if b.clause_id == "big-deal-proposal"]
+    # O1, O2 and O4 are big deals created in March; O4 (6.2 days so far) is still open.
+    assert clause.checks["proposal"]["in_scope"] == 3
+    assert clause.checks["proposal"]["threshold_rule"] == {
+        "value": 14.0, "basis": "within 14 days of creation"}
+    (breach,) = [b for b in result.read_breaches() if b.clause_id == "big-deal-proposal"]
     assert (breach.subject_id, breach.observed, breach.threshold) == ("O2", 18.0, 14.0)
     ge = clause.checks["proposal"]["great_expectations"]
     assert ge["expectation"] == "expect_column_values_to_be_between"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from slapolicy.audit.policytests import run_case
 from slapolicy.errors import PolicyError
 from slapolicy.policy.loader import load_policy
-from slapolicy.audit.policytests import run_case
 from tests.conftest import POLICY, ROOT
 
 CASE = ROOT / "policies" / "tests" / "company-a" / "speed-to-lead.yaml"

@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from slapolicy.policy.loader import load_policy
+from slapolicy.policy.periods import Period
 from slapolicy.trail.ledger import read_entries
 from slapolicy.trail.manifest import find_audit
-from slapolicy.policy.periods import Period
-from slapolicy.policy.loader import load_policy
 from slapolicy.trail.scheduler import closed_periods, due_periods
 from slapolicy.trail.signing import verify_all
 from tests.conftest import POLICY

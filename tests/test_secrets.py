@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from slapolicy.engine.contract import TABLES
+from slapolicy.engine.sources import DataSource
 from slapolicy.errors import DataSourceError
-from slapolicy.trail.manifest import load_manifest, table_hashes
 from slapolicy.trail.credentials import (
     ENV_PASSWORD,
     ENV_SECRETS,
@@ -30,7 +30,7 @@ from slapolicy.trail.credentials import (
     resolve_password,
     scrubbed_environ,
 )
-from slapolicy.engine.sources import DataSource
+from slapolicy.trail.manifest import load_manifest, table_hashes
 from tests.conftest import ROOT
 from tests.test_manifest import NOTEBOOK, cli, demo_tables, make_workspace
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from slapolicy.errors import RevisionError
 from slapolicy.trail.ledger import read_entries
 from slapolicy.trail.manifest import find_audit, load_manifest
-from slapolicy.trail.notebook import RevisionError
 from slapolicy.trail.scheduler import exit_code_for, run_audit
 from slapolicy.trail.signing import (
     load_private_key,

@@ -13,10 +13,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from slapolicy.engine.contract import TABLES
 from slapolicy.engine.context import Engine
-from slapolicy.errors import ContractViolation, DataSourceError
+from slapolicy.engine.contract import TABLES
 from slapolicy.engine.sources import DataSource, load_into
+from slapolicy.errors import ContractViolation, DataSourceError
 
 # A tiny valid dataset, by hand. New York wall times in early March 2020 (EST, -05:00), one
 # after the spring-forward change (EDT, -04:00), and a few already in UTC.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from slapolicy.audit.run import AuditRequest, audit_document
-from slapolicy.audit.history import HistoryMissingError
+from slapolicy.errors import HistoryMissingError
 from slapolicy.policy.loader import parse_policy
 from tests.conftest import POLICY
 
@@ -161,7 +161,8 @@ def test_a_missing_earlier_audit_stops_the_run(data: Path, tmp_path: Path) -> No
 
 
 def test_reward_split_rules(reset_year: list[dict], audits_root: Path) -> None:
-    from slapolicy.audit.decisions import DecisionError, record_split, splits
+    from slapolicy.audit.decisions import record_split, splits
+    from slapolicy.errors import DecisionError
 
     doc = policy()
     with pytest.raises(DecisionError, match="the 2020-03 pool was not earned"):
@@ -183,7 +184,8 @@ def test_reward_split_rules(reset_year: list[dict], audits_root: Path) -> None:
 
 
 def test_dispute_goes_to_the_panel(reset_year: list[dict], audits_root: Path) -> None:
-    from slapolicy.audit.decisions import DecisionError, decide_dispute, disputes, raise_dispute
+    from slapolicy.audit.decisions import decide_dispute, disputes, raise_dispute
+    from slapolicy.errors import DecisionError
 
     doc = policy()
     with pytest.raises(DecisionError, match="has no breach of revenue by nobody"):
@@ -222,11 +224,11 @@ def test_weeks_quarters_and_a_fiscal_year(make_dataset) -> None:
     # ISO week 10 of 2020 runs Mon 2 March to Sun 8 March (New York midnights).
     week = audit("week", "2020-W10")
     assert week.period_start == "2020-03-02T05:00:00Z"
-    assert sorted(b.subject_id for b in week.breaches) == ["L02"]
+    assert sorted(b.subject_id for b in week.read_breaches()) == ["L02"]
     assert week.standing["rewards"]["monthly_pool"]["eligible"] is None
     quarter = audit("quarter", "2020-Q1")
     # The quarter adds February's L10 and L09, overdue by the later as_of.
-    assert sorted(b.subject_id for b in quarter.breaches) == [
+    assert sorted(b.subject_id for b in quarter.read_breaches()) == [
         "L02", "L08", "L09", "L10", "L12", "L13"]
     # A fiscal year starting in April ends in March: the annual reward is judged there.
     march = audit("month", "2020-03", fiscal=4)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from slapolicy.engine.suites import compile_suite, load_suite, write_suite
 from slapolicy.errors import StaleSuiteError
 from slapolicy.policy.loader import load_policy
-from slapolicy.engine.suites import compile_suite, load_suite, write_suite
 from tests.conftest import POLICY, ROOT
 
 

@@ -1,9 +1,14 @@
 """A custom clause kind, written by an analyst next to the policy.
 
 Big deals must reach a submitted proposal within N days of the opportunity's
-creation. The obligation per deal is a pandera check; the verdict under the
-clause's tolerance is a Great Expectations expectation with the threshold in it,
-so the compiled suite shows the number a reviewer signs off.
+creation. The kind *measures* (days so far per deal, and whether the deal is still
+open) and states the policy's *threshold*; the engine's judge applies it. The
+obligation per deal is a pandera check; the verdict under the clause's tolerance is
+a Great Expectations expectation with the threshold in it, so the compiled suite
+shows the number a reviewer signs off.
+
+The module imports no query engine at load time (loading a policy must not): Ibis
+and the shared helpers are imported inside ``measure``.
 
 Enable it in a policy with::
 
@@ -20,11 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import ibis
-
 from slapolicy.clauses import ClauseKind, Params, register_clause
-from slapolicy.clauses.base import CheckSpec, Facts
-from slapolicy.clauses.common import hours_between, in_period, split_due
+from slapolicy.clauses.base import CheckSpec, Facts, Threshold
 
 
 class BigDealParams(Params):
@@ -39,24 +41,32 @@ class BigDealProposal(ClauseKind):
     description = "Big deals reach a submitted proposal within N days."
 
     def checks(self, clause: Any, params: BigDealParams) -> list[CheckSpec]:
+        # moves="up" (the default): days without a proposal only grow.
         return [CheckSpec("proposal", "at_most", "days", "opportunity")]
 
-    def facts(self, ctx: Any, clause: Any, params: BigDealParams) -> dict[str, Facts]:
+    def threshold(self, policy: Any, clause: Any, params: BigDealParams, check: CheckSpec,
+                  period: Any) -> Threshold:
+        return Threshold(float(params.within_days),
+                         basis=f"within {params.within_days:g} days of creation")
+
+    def measure(self, ctx: Any, clause: Any, params: BigDealParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import facts_select, hours_between, in_period
+
         o = ctx.table("opportunities")
         o = o.filter(in_period(ctx, o.created_at) & (o.amount >= params.min_amount))
         stop = o.proposal_submitted_at.coalesce(ibis.literal(ctx.as_of, type="timestamp"))
-        t = o.select(
-            subject_id=o.opportunity_id,
-            rep_id=o.rep_id,
+        # A deal with no proposal yet is open: its days so far run to as_of. The judge
+        # makes it a breach once they are over the threshold, and pending before.
+        t = facts_select(
+            o, subject_id=o.opportunity_id, rep_id=o.rep_id,
             observed=hours_between(o.created_at, stop) / 24.0,
-            threshold=ibis.literal(float(params.within_days)),
-            amount=o.amount,
-            created_at=o.created_at,
+            open=o.proposal_submitted_at.isnull(),
+            amount=o.amount, created_at=o.created_at,
             proposal_submitted_at=o.proposal_submitted_at,
         )
-        # A deal with no proposal yet is pending until its window has passed.
-        due, pending = split_due(t, t.proposal_submitted_at.notnull() | (t.observed > t.threshold))
-        return {"proposal": Facts(due, pending=pending)}
+        return {"proposal": Facts(t)}
 
     def expectation(self, clause: Any, params: BigDealParams, check: CheckSpec) -> dict[str, Any]:
         return {

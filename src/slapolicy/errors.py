@@ -10,12 +10,30 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Exit codes of every command; ``exit_code_for`` and ``outcome_exit_code`` are the only
+#: places that map errors and audit outcomes to them.
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USER, EXIT_RUN, EXIT_BUSY = 0, 1, 2, 3, 4
+
+
+def exit_code_for(err: BaseException) -> int:
+    """The exit code for an error: its class's (or the kernel-recorded) code; 3 otherwise."""
+    return err.exit_code if isinstance(err, SlapolicyError) else EXIT_RUN
+
+
+def outcome_exit_code(status: str) -> int:
+    """The exit code for an audit's overall status: 1 when a clause failed or errored.
+
+    ``not_measured`` clauses do not fail the run (there was nothing to judge); they are
+    listed in the summary and in ``results.json``.
+    """
+    return EXIT_FINDINGS if status in ("fail", "error") else EXIT_CLEAN
+
 
 class SlapolicyError(Exception):
     """Root of every error slapolicy raises on purpose."""
 
-    #: CLI exit code for this family of errors (only the CLI reads it).
-    exit_code: int = 2
+    #: Exit code for this family of errors (read through ``exit_code_for``).
+    exit_code: int = EXIT_USER
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
@@ -114,18 +132,88 @@ class StaleSuiteError(SlapolicyError):
 
 
 class AuditRunError(SlapolicyError):
-    """The audit notebook failed while executing (a cell raised)."""
+    """The audit notebook failed while executing (a cell raised).
+
+    When the failing cell caught a slapolicy error, the kernel recorded that error's
+    exit code (``slapolicy.audit.run.record_failure``) and ``exit_code`` is that code:
+    a policy or data mistake found inside the kernel is still the user's to fix (2).
+    """
 
     exit_code = 3
 
     def __init__(self, message: str, *, cell: int | None = None,
                  ename: str | None = None, evalue: str | None = None,
-                 hint: str | None = None) -> None:
+                 hint: str | None = None, exit_code: int | None = None) -> None:
         self.cell = cell
         self.ename = ename
         self.evalue = evalue
+        if exit_code is not None:
+            self.exit_code = exit_code
         super().__init__(message, hint=hint)
 
 
 class FactsError(SlapolicyError):
     """Kept facts are missing, from another format, or changed since they were kept."""
+
+
+class HistoryMissingError(SlapolicyError):
+    """Earlier periods the audit depends on have no audit yet."""
+
+    def __init__(self, missing: list[str], policy_id: str) -> None:
+        self.missing = missing
+        self.policy_id = policy_id
+        super().__init__(
+            f"period(s) {', '.join(missing)} of {policy_id} have no audit, and the ladder, "
+            "goals and rewards of later periods depend on them",
+            hint="audit them first, or pass --backfill to audit them now, oldest first",
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.missing, self.policy_id))
+
+
+class DecisionError(SlapolicyError):
+    """A reward split or dispute that the policy does not allow."""
+
+
+class LockTimeout(SlapolicyError):
+    """Another process holds a lock for longer than we may wait."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, path: str | None = None, holder: str | None = None,
+                 hint: str | None = None) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(message, hint=hint)
+
+
+class LedgerError(SlapolicyError):
+    """The ledger cannot be read or appended to."""
+
+
+class SecretsError(SlapolicyError):
+    """A credential is missing, misplaced or exposed (in a URL, a workspace file)."""
+
+
+class SigningError(SlapolicyError):
+    """A key cannot be made, read or used to sign this audit."""
+
+
+class TamperedAuditError(SlapolicyError):
+    """The audit's files no longer match its manifest: it must not be signed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, problems: list[str] | None = None,
+                 hint: str | None = None) -> None:
+        self.problems = problems or []
+        super().__init__(message, hint=hint)
+
+
+class RevisionError(SlapolicyError):
+    """Auditing a signed period again needs a reason for the ledger."""
+
+
+class ManifestError(SlapolicyError):
+    """An audit folder has no readable manifest."""

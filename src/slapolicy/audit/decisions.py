@@ -14,13 +14,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from slapolicy.errors import SlapolicyError
 from slapolicy.audit.history import results_path
+from slapolicy.errors import DecisionError
 from slapolicy.policy.loader import PolicyDocument
-
-
-class DecisionError(SlapolicyError):
-    """A reward split or dispute that the policy does not allow."""
 
 
 def _log(audits_root: Path, policy_id: str, name: str) -> Path:

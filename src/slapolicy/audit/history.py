@@ -12,25 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slapolicy.errors import SlapolicyError
-from slapolicy.policy.periods import Period
+from slapolicy.errors import HistoryMissingError
 from slapolicy.policy.model import Policy
-
-
-class HistoryMissingError(SlapolicyError):
-    """Earlier periods the audit depends on have no audit yet."""
-
-    def __init__(self, missing: list[str], policy_id: str) -> None:
-        self.missing = missing
-        self.policy_id = policy_id
-        super().__init__(
-            f"period(s) {', '.join(missing)} of {policy_id} have no audit, and the ladder, "
-            "goals and rewards of later periods depend on them",
-            hint="audit them first, or pass --backfill to audit them now, oldest first",
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.missing, self.policy_id))
+from slapolicy.policy.periods import Period
 
 
 @dataclass(frozen=True)

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from slapolicy.audit.history import load_history
 from slapolicy.audit.judging import judge_clause
+from slapolicy.audit.results import AuditResult, ClauseResult
+from slapolicy.audit.review import review_status
+from slapolicy.audit.standing import assess
 from slapolicy.clauses import registry
 from slapolicy.engine.breaches import BreachSource, write_breaches
 from slapolicy.engine.context import AuditContext, Engine
 from slapolicy.engine.facts import FACTS_DIR, FactsStore
+from slapolicy.engine.sources import DataSource
+from slapolicy.engine.suites import load_suite
 from slapolicy.policy.excusals import Excusals
-from slapolicy.audit.history import load_history
-from slapolicy.policy.periods import Period
 from slapolicy.policy.loader import PolicyDocument, load_policy
 from slapolicy.policy.model import Clause
-from slapolicy.audit.results import AuditResult, ClauseResult
-from slapolicy.audit.review import review_status
-from slapolicy.engine.sources import DataSource
-from slapolicy.audit.standing import assess
-from slapolicy.engine.suites import load_suite
+from slapolicy.policy.periods import Period
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,22 @@ def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None
         except Exception as e:
             log.exception("facts of %s:%s could not be kept", clause.id, spec.name)
             store.note(clause.id, clause.kind, spec.name, error=f"{type(e).__name__}: {e}")
+
+
+FAILURE_FILE = "failure.json"
+
+
+def record_failure(folder: Path, error: BaseException) -> Path:
+    """Record, for the process that runs the notebook, why the audit failed and its exit
+    code (so the CLI need not recognise error classes by name)."""
+    from slapolicy.errors import exit_code_for
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FAILURE_FILE
+    body = {"exit_code": exit_code_for(error), "error": type(error).__name__,
+            "message": str(error)}
+    path.write_text(json.dumps(body, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def audit_folder(root: Path, policy_id: str, period: str) -> Path:

@@ -12,9 +12,9 @@ from typing import Any
 
 from slapolicy.audit.history import History
 from slapolicy.audit.ladder import ladder_states
-from slapolicy.policy.periods import Period
-from slapolicy.policy.model import Goal, Policy
 from slapolicy.audit.results import ClauseResult
+from slapolicy.policy.model import Goal, Policy
+from slapolicy.policy.periods import Period
 
 MET, MISSED, ERROR, NOT_IN_FORCE, PENDING = "met", "missed", "error", "not_in_force", "pending"
 #: A clause or goal with nothing judged this period: neither met nor missed. A shared

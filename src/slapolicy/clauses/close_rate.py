@@ -7,21 +7,23 @@ a fixed number or a ramp's value on the period's last day (Company A: 25%,
 
 Subjects are the sales team (``per: team``, subject ``sales``) or each rep with
 at least one closed proposal (``per: rep``); a rep with none has no rate and is
-not in scope. A period with no closed proposals has no close rate: 0 subjects,
-a pass, with a note saying so. Closed opportunities without a proposal are not
-counted (noted), and won or lost opportunities without ``closed_at`` make the
-check an error, since their period is unknown.
+not in scope. A period with no closed proposals has no close rate: nothing in
+scope, so the check is not measured, with a note saying so. Closed opportunities
+without a proposal are not counted (noted), and won or lost opportunities without
+``closed_at`` make the check an error, since their period is unknown.
+
+While the period is still open at ``as_of`` every rate is open: more proposals can
+close either way, so the rate can still move to either side of the target
+(``moves="either"``) and the judge holds it pending until the period ends.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts
-from slapolicy.clauses.common import in_period
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Threshold
 from slapolicy.clauses.targets import (
     TEAM_SUBJECT,
     TargetParams,
@@ -31,12 +33,14 @@ from slapolicy.clauses.targets import (
     resolve_target,
     target_evidence,
     target_problems,
+    target_threshold,
 )
 
 if TYPE_CHECKING:
-
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
+
 
 class CloseRateParams(TargetParams):
     per: Literal["team", "rep"] = Field("team", description="one rate for the team, or per rep")
@@ -49,16 +53,26 @@ class CloseRate(ClauseKind):
 
     def checks(self, clause: Clause, params: CloseRateParams) -> list[CheckSpec]:
         return [CheckSpec("close-rate", "at_least", "share of proposals won", params.per,
-                          level="aggregate",
+                          level="aggregate", moves="either",
                           description="won / (won + lost) of proposals closed in the period")]
 
     def check_policy(self, policy: Policy, clause: Clause, params: CloseRateParams) -> list[str]:
         return target_problems(policy, params.ramp, "at_least", "the close rate")
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: CloseRateParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: CloseRateParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        return target_threshold(policy, params, period)
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: CloseRateParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import in_period
+        from slapolicy.clauses.counting import open_notes, period_open
+
         require_closed_at(ctx, ["won", "lost"])
-        target, ramp, ramp_date = resolve_target(ctx, params)
+        # The ramp is evidence (from the policy), not the threshold the judge applies.
+        _, ramp, ramp_date = resolve_target(ctx.doc.policy, params, ctx.period)
         opps = ctx.table("opportunities")
         closed = opps.filter(opps.status.isin(["won", "lost"]) & in_period(ctx, opps.closed_at))
         notes: list[str] = []
@@ -77,13 +91,17 @@ class CloseRate(ClauseKind):
             subject_id=counts.subject_id.cast("string"),
             rep_id=counts.subject_id.cast("string") if params.per == "rep" else ibis.null("string"),
             observed=counts.won.cast("float64") / (counts.won + counts.lost).cast("float64"),
-            threshold=ibis.literal(target, type="float64"),
+            # Open period: proposals can still close won or lost, moving the rate either way.
+            open=ibis.literal(period_open(ctx)),
             won=counts.won.cast("int64"),
             lost=counts.lost.cast("int64"),
             **target_evidence(ramp, ramp_date),
         )
         if int(t.count().execute()) == 0:
             notes.append(f"no proposals closed in {ctx.period.label}: the close rate is undefined")
-        elif params.per == "rep":
-            notes.extend(reps_without_subjects(ctx, t, "closed no proposal"))
+        else:
+            notes.extend(open_notes(ctx, "the close rate is judged once the period closes "
+                                         "(pending)"))
+            if params.per == "rep":
+                notes.extend(reps_without_subjects(ctx, t, "closed no proposal"))
         return {"close-rate": Facts(table=t, notes=notes)}

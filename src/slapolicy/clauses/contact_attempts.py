@@ -15,7 +15,8 @@ the return, both inclusive. Four checks:
 - ``reason``: the return carries a documented reason (``leads.return_reason``
   not blank and, when ``reasons`` is given, one of them).
 
-Gaps come from a ``lag`` window over each lead's attempts in time order.
+Gaps come from a ``lag`` window over each lead's attempts in time order. A return
+has happened, so every value is final: no subject is open.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, hours_between, in_period
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
 from slapolicy.engine.contract import ACTIVITY_KINDS
 from slapolicy.policy.units import Duration
 
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
 
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 
 class ContactAttemptsParams(Params):
@@ -88,8 +88,27 @@ class ContactAttempts(ClauseKind):
             problems.append("reasons is an empty list: omit it to accept any documented reason")
         return problems
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: ContactAttemptsParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: ContactAttemptsParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        if check.name == "attempts":
+            return Threshold(float(params.min_attempts),
+                             basis=f"at least {params.min_attempts} attempts (min_attempts)")
+        if check.name == "spacing-min":
+            h = _hours(params.min_spacing)
+            return Threshold(h, basis=f"gaps of at least {h:g}h (min_spacing)")
+        if check.name == "spacing-max":
+            h = _hours(params.max_spacing)
+            return Threshold(h, basis=f"gaps of at most {h:g}h (max_spacing)")
+        accepted = ("one of " + ", ".join(params.reasons) if params.reasons is not None
+                    else "any non-blank reason")
+        return Threshold(1.0, basis=f"a documented return reason ({accepted})")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: ContactAttemptsParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import hours_between, in_period
+
         leads = ctx.table("leads")
         leads = leads.filter(in_period(ctx, leads.returned_at)).select(
             lead_id=leads.lead_id,
@@ -127,28 +146,30 @@ class ContactAttempts(ClauseKind):
                          "never contacted")
         return {
             "attempts": Facts(self._attempts(t, params), notes=notes),
-            "spacing-min": Facts(self._spacing(t, "min_gap_h", params.min_spacing)),
-            "spacing-max": Facts(self._spacing(t, "max_gap_h", params.max_spacing)),
+            "spacing-min": Facts(self._spacing(t, "min_gap_h")),
+            "spacing-max": Facts(self._spacing(t, "max_gap_h")),
             "reason": Facts(self._reason(t, params)),
         }
 
     @staticmethod
     def _attempts(t: ir.Table, params: ContactAttemptsParams) -> ir.Table:
+        from slapolicy.clauses.common import facts_select
+
         return facts_select(
             t, subject_id=t.lead_id, rep_id=t.rep_id, observed=t.attempts,
-            threshold=ibis.literal(float(params.min_attempts)),
             attempts=t.attempts, window_start=t.window_start,
             first_attempt_at=t.first_attempt_at, last_attempt_at=t.last_attempt_at,
             returned_at=t.returned_at,
         )
 
     @staticmethod
-    def _spacing(t: ir.Table, gap: str, limit: timedelta) -> ir.Table:
-        # With fewer than two attempts there is no gap to judge.
+    def _spacing(t: ir.Table, gap: str) -> ir.Table:
+        from slapolicy.clauses.common import facts_select
+
+        # With fewer than two attempts there is no gap: such leads are out of scope.
         t = t.filter(t.attempts >= 2)
         return facts_select(
             t, subject_id=t.lead_id, rep_id=t.rep_id, observed=t[gap],
-            threshold=ibis.literal(_hours(limit)),
             attempts=t.attempts, min_gap_h=t.min_gap_h, max_gap_h=t.max_gap_h,
             first_attempt_at=t.first_attempt_at, last_attempt_at=t.last_attempt_at,
             returned_at=t.returned_at,
@@ -156,13 +177,16 @@ class ContactAttempts(ClauseKind):
 
     @staticmethod
     def _reason(t: ir.Table, params: ContactAttemptsParams) -> ir.Table:
+        from slapolicy.clauses.common import facts_select
+
         reason = t.return_reason.strip()
         ok = reason.notnull() & (reason != "")
         if params.reasons is not None:
             ok &= reason.isin(params.reasons)
         return facts_select(
             t, subject_id=t.lead_id, rep_id=t.rep_id,
-            observed=ibis.ifelse(ok, 1.0, 0.0).fill_null(0.0),
-            threshold=ibis.literal(1.0),
+            # A real cast: DuckDB types the literals 1.0/0.0 as DECIMAL, and Ibis
+            # drops a float64 cast of an expression it already types float64.
+            observed=ok.fill_null(False).cast("float64"),
             return_reason=t.return_reason, returned_at=t.returned_at, attempts=t.attempts,
         )

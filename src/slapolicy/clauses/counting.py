@@ -3,17 +3,20 @@
 Targets stated per month scale to other periods (a week is ``7 / 30.4375`` of a
 month, a quarter three months); subjects come from ``people`` so a person with
 nothing counted is a subject with 0; counts that belong to no subject in scope
-are named in notes; and while a period is still open a count that can still grow
-is pending, not judged (``settle``).
+are named in notes. While a period is still open (``period_open``) its counts
+and rates are ``open`` facts: the judge decides a count once it can no longer
+change its verdict and keeps the rest pending.
+
+``months_in``, ``scale_notes`` and ``per_month_threshold`` are pure Python (the
+``threshold`` of a kind, known from the policy alone); the helpers that build
+expressions import Ibis when called, so importing this module does not.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-import ibis
-
-from slapolicy.clauses.common import in_period
+from slapolicy.clauses.spec import Threshold
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -38,12 +41,39 @@ def months_in(period: Period) -> float:
     return 7 / MONTH_DAYS
 
 
+def months_label(period: Period) -> str:
+    """``months_in`` in words: ``1``, ``3`` or ``7/30.4375``."""
+    if period.unit == "month":
+        return "1"
+    if period.unit == "quarter":
+        return "3"
+    return f"7/{MONTH_DAYS:g}"
+
+
 def scale_notes(period: Period, what: str) -> list[str]:
     """A note saying a per-month figure was scaled, for non-month periods."""
     m = months_in(period)
     if m == 1.0:
         return []
     return [f"{what} per month scaled by {m:.4f} for the {period.unit} {period.label}"]
+
+
+def per_month_threshold(per_month: float, period: Period, what: str) -> Threshold:
+    """A per-month figure scaled to ``period``; ``what`` names it (``150 MQLs``)."""
+    return Threshold(per_month * months_in(period),
+                     basis=f"{what} a month x {months_label(period)} ({period.label})")
+
+
+def period_open(ctx: AuditContext) -> bool:
+    """The period has not ended at the audit's as-of instant: its counts can still change."""
+    return ctx.as_of < ctx.bounds[1]
+
+
+def open_notes(ctx: AuditContext, rest: str) -> list[str]:
+    """A note that the period is still open at as-of (``rest`` says what waits), or none."""
+    if not period_open(ctx):
+        return []
+    return [f"{ctx.period.label} is still open at {ctx.as_of.isoformat()}Z: {rest}"]
 
 
 def people_in_scope(ctx: AuditContext, team: str, roles: list[str]) -> ir.Table:
@@ -84,37 +114,9 @@ def unattributed_notes(events: ir.Table, key: str, subjects: ir.Table, what: str
     return notes
 
 
-def period_open(ctx: AuditContext) -> bool:
-    """The period has not ended at the audit's as-of instant."""
-    return ctx.as_of < ctx.bounds[1]
-
-
-def settle(ctx: AuditContext, table: ir.Table, check: str, subject: str,
-           judge: Literal["at_least", "at_most", "never"]) -> tuple[ir.Table, int, list[str]]:
-    """Split an open period's facts into those already decided and those pending.
-
-    ``judge`` says which results are final before the period ends: ``at_least``
-    (a count that can only grow has reached its target), ``at_most`` (it is already
-    over its maximum) or ``never`` (a rate, which can move either way). The rest
-    are pending, counted, and named in a note. A closed period is returned as is.
-    """
-    if not period_open(ctx):
-        return table, 0, []
-    if judge == "at_least":
-        undecided = table.observed < table.threshold
-    elif judge == "at_most":
-        undecided = table.observed <= table.threshold
-    else:
-        undecided = ibis.literal(True)
-    pending = int(table.filter(undecided).count().execute())
-    notes = []
-    if pending:
-        notes.append(f"{ctx.period.label} is still open at {ctx.as_of.isoformat()}Z: "
-                     f"{pending} {subject}(s) not yet due for {check} (pending)")
-    return table.filter(~undecided), pending, notes
-
-
 def period_mqls(ctx: AuditContext) -> ir.Table:
     """Leads that became MQLs in the period."""
+    from slapolicy.clauses.common import in_period
+
     leads = ctx.table("leads")
     return leads.filter(in_period(ctx, leads.mql_at))

@@ -9,10 +9,10 @@ policy's default calendar (or ``calendar``) for everyone, since the answer is
 a team's and not one person's.
 
 The threshold is ``within``, or the policy's ``communication.feedback_within``
-when not given. A request never answered is measured to ``as_of``: a breach once
-that is over the threshold, pending (not counted) before. There is no rep; the
-evidence names the person responsible (the lead of the team asked) and the
-evaluator attributes the breach to the clause owner's team lead. A response
+when not given. A request never answered is *open*, measured to ``as_of``: the
+judge makes it a breach once that is over the threshold, and pending before.
+There is no rep; the evidence names the person responsible (the lead of the team
+asked) and the evaluator attributes the breach to the clause owner's team lead. A response
 stamped before its request is a data error and stops the check.
 """
 
@@ -20,12 +20,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, in_period, no_rep, split_due
-from slapolicy.engine.clock import business_seconds_between
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
@@ -33,6 +30,7 @@ if TYPE_CHECKING:
 
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 Team = Literal["marketing", "sales"]
 
@@ -76,11 +74,22 @@ class FeedbackResponse(ClauseKind):
         return problems
 
     @staticmethod
-    def threshold(policy: Policy, params: FeedbackResponseParams) -> timedelta:
+    def within(policy: Policy, params: FeedbackResponseParams) -> timedelta:
         return params.within if params.within is not None else policy.communication.feedback_within
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: FeedbackResponseParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: FeedbackResponseParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        hours = self.within(policy, params).total_seconds() / 3600
+        source = "within" if params.within is not None else "communication.feedback_within"
+        return Threshold(hours, basis=f"within {hours:g} {check.unit} ({source})")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: FeedbackResponseParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import facts_select, in_period, no_rep
+        from slapolicy.engine.clock import business_seconds_between
+
         policy = ctx.doc.policy
         fb = ctx.table("feedback")
         scope = in_period(ctx, fb.requested_at)
@@ -111,18 +120,14 @@ class FeedbackResponse(ClauseKind):
         else:
             t = t.mutate(elapsed_s=(t.stop_at.epoch_seconds()
                                     - t.requested_at.epoch_seconds()).cast("float64"))
-        threshold = self.threshold(policy, params).total_seconds() / 3600
-        t = t.mutate(observed_h=t.elapsed_s / 3600.0)
-
-        # Unanswered requests still inside their window are not yet due.
-        d, pending = split_due(t, t.responded | (t.observed_h > threshold))
-        evidence = {"calendar_id": d.calendar_id} if params.clock == "business" else {}
+        # An unanswered request is open: its time so far runs to as_of and can only grow.
+        evidence = {"calendar_id": t.calendar_id} if params.clock == "business" else {}
         table = facts_select(
-            d, subject_id=d.feedback_id, rep_id=no_rep(), observed=d.observed_h,
-            threshold=ibis.literal(threshold),
-            from_team=d.from_team, to_team=d.to_team, responsible=d.responsible,
-            requested_by=d.requested_by, requested_at=d.requested_at,
-            responded_by=d.responded_by, responded_at=d.responded_at, responded=d.responded,
-            topic=d.topic, **evidence,
+            t, subject_id=t.feedback_id, rep_id=no_rep(), observed=t.elapsed_s / 3600.0,
+            open=~t.responded,
+            from_team=t.from_team, to_team=t.to_team, responsible=t.responsible,
+            requested_by=t.requested_by, requested_at=t.requested_at,
+            responded_by=t.responded_by, responded_at=t.responded_at, responded=t.responded,
+            topic=t.topic, **evidence,
         )
-        return {"response": Facts(table, pending=pending)}
+        return {"response": Facts(table)}

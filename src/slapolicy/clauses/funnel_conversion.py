@@ -9,10 +9,13 @@ One company-level subject, three checks, each at least a threshold:
 
 The seeds name these KPIs but give no figures; the defaults (0.02, 0.20, 0.30)
 are placeholders, the last two equal to Company A's review triggers. A threshold
-of ``null`` disables its check. Nothing passes silently: ``web_traffic`` with no
-rows for the period, days of the period missing from it, or a zero denominator is
-an error naming the cause. While the period is open (the audit's as-of instant
-is before its end) every rate is pending: it is judged once the period closes.
+of ``null`` disables its check. Nothing passes silently: once the period has
+closed, ``web_traffic`` with no rows for the period, days of the period missing
+from it, or a zero denominator is an error naming the cause. While the period is
+open (the audit's as-of instant is before its end) the rates so far are ``open``
+facts and the judge keeps them pending (a rate can move either way): it is judged
+once the period closes. Days not loaded yet and zero denominators are then no
+error; the rate so far is 0 where it is undefined, and the notes say so.
 """
 
 from __future__ import annotations
@@ -20,16 +23,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import ibis
 from pydantic import Field, model_validator
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, in_period
-from slapolicy.clauses.counting import period_open
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
-    from slapolicy.policy.model import Clause
+    from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 #: check name -> (params field, numerator, denominator, what the denominator counts)
 RATES = {
@@ -63,40 +64,49 @@ class FunnelConversion(ClauseKind):
     def checks(self, clause: Clause, params: FunnelConversionParams) -> list[CheckSpec]:
         return [
             CheckSpec(check, "at_least", f"{num} per {den}", "company", level="aggregate",
-                      description=f"{num} / {den} in the period")
+                      description=f"{num} / {den} in the period", moves="either")
             for check, (field, num, den, _) in RATES.items()
             if getattr(params, field) is not None
         ]
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: FunnelConversionParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: FunnelConversionParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        field = RATES[check.name][0]
+        value = getattr(params, field)
+        if value is None:
+            raise ValueError(f"{check.name} is disabled ({field}: null): it has no threshold")
+        return Threshold(float(value), basis=f"{field} {value:g}")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: FunnelConversionParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import facts_select, in_period
+        from slapolicy.clauses.counting import open_notes, period_open
+
         label = ctx.period.label
-        enabled = [c for c, (field, *_) in RATES.items() if getattr(params, field) is not None]
-        if period_open(ctx):
-            # A rate to date is no verdict: every check waits for the period to close.
-            note = (f"{label} is still open at {ctx.as_of.isoformat()}Z: the rate is judged "
-                    "once the period closes (pending)")
-            empty = facts_select(ctx.table("leads").limit(0), subject_id=ibis.literal("company"),
-                                 observed=0.0, threshold=0.0)
-            return {c: Facts(table=empty, pending=1, notes=[note]) for c in enabled}
+        is_open = period_open(ctx)
+        # A rate to date is no verdict: while the period is open the judge keeps it pending.
+        waiting = open_notes(ctx, "the rate is judged once the period closes (pending)")
         leads = ctx.table("leads")
         totals = leads.aggregate(
             leads=in_period(ctx, leads.created_at).ifelse(1, 0).sum().coalesce(0),
             mqls=in_period(ctx, leads.mql_at).ifelse(1, 0).sum().coalesce(0),
             sqls=in_period(ctx, leads.sql_at).ifelse(1, 0).sum().coalesce(0),
         )
-        notes: dict[str, list[str]] = {check: [] for check in RATES}
+        notes: dict[str, list[str]] = {check: list(waiting) for check in RATES}
         out: dict[str, Facts] = {}
         if params.visitor_to_lead is not None:
             try:
-                traffic = self._traffic(ctx)
+                traffic = self._traffic(ctx, complete=not is_open)
             except ValueError as e:  # only this check needs traffic: judge the others
                 out["visitor-to-lead"] = Facts(error=str(e))
             else:
                 totals = totals.cross_join(traffic)
+                so_far = " loaded so far" if is_open else ""
                 notes["visitor-to-lead"].append(
                     f"visitors on the local dates {ctx.period.start} to "
-                    f"{ctx.period.end - timedelta(1)}")
+                    f"{ctx.period.end - timedelta(1)}{so_far}")
         row = totals.execute().iloc[0]
 
         for check, (field, num, den, what) in RATES.items():
@@ -104,31 +114,43 @@ class FunnelConversion(ClauseKind):
             if threshold is None or check in out:
                 continue
             if int(row[den]) == 0:
-                out[check] = Facts(error=(
-                    f"{check}: no {what} in {label}, so the rate is undefined; check the "
-                    f"period and the data, or disable the {check} check ({field}: null)"))
-                continue
+                if not is_open:
+                    out[check] = Facts(error=(
+                        f"{check}: no {what} in {label}, so the rate is undefined; check the "
+                        f"period and the data, or disable the {check} check ({field}: null)"))
+                    continue
+                notes[check].append(f"no {what} in {label} so far: the rate is undefined "
+                                    "(0 until there are some)")
             evidence: dict[str, Any] = {"leads": totals.leads, "mqls": totals.mqls,
                                         "sqls": totals.sqls}
             if "visitors" in totals.columns:
                 evidence["visitors"] = totals.visitors
                 evidence["traffic_days"] = totals.traffic_days
+            rate = totals[num].cast("float64") / totals[den].cast("float64")
             table = facts_select(
                 totals, subject_id=ibis.literal("company"),
-                observed=totals[num].cast("float64") / totals[den].cast("float64"),
-                threshold=ibis.literal(float(threshold)), **evidence)
+                observed=(totals[den] > 0).ifelse(rate, ibis.literal(0.0)),
+                open=is_open, **evidence)
             out[check] = Facts(table=table, notes=notes[check])
         return out
 
     @staticmethod
-    def _traffic(ctx: AuditContext) -> Any:
-        """Visitors on the period's local dates; raises when days are missing."""
+    def _traffic(ctx: AuditContext, *, complete: bool = True) -> Any:
+        """Visitors on the period's local dates.
+
+        ``complete`` (a closed period): raises when the period has no traffic or days
+        are missing. Else (an open period) the days loaded so far, perhaps none.
+        """
+        import ibis
+
         label = ctx.period.label
         start, end = ctx.period.start, ctx.period.end
         web = ctx.table("web_traffic")
         web = web.filter((web.day >= ibis.literal(start)) & (web.day < ibis.literal(end)))
         traffic = web.aggregate(visitors=web.visitors.sum().coalesce(0),
                                 traffic_days=web.count())
+        if not complete:
+            return traffic
         days = int(web.count().execute())
         if days == 0:
             raise ValueError(f"web_traffic has no visitors for {label}; load the "

@@ -9,8 +9,8 @@ silently: the evidence carries ``n_unvalued`` and ``unvalued_sources`` and the
 notes name them.
 
 One company-level subject. ``monthly_target`` is per month: a week audits
-``7 / 30.4375`` of it, a quarter 3 times it. While the period is open, a value
-under the target is pending (not yet due).
+``7 / 30.4375`` of it, a quarter 3 times it. While the period is open the value
+is ``open`` (it can only grow): the judge keeps it pending while under the target.
 """
 
 from __future__ import annotations
@@ -19,17 +19,16 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, in_period
-from slapolicy.clauses.counting import months_in, scale_notes, settle
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.counting import per_month_threshold, scale_notes
 from slapolicy.policy.units import Money
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 
 class LeadValueParams(Params):
@@ -71,8 +70,18 @@ class LeadValue(ClauseKind):
                             f"{policy.currency!r}")
         return problems
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: LeadValueParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: LeadValueParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        return per_month_threshold(float(params.monthly_target), period,
+                                   f"{params.currency} {float(params.monthly_target):,.0f}")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: LeadValueParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import facts_select, in_period
+        from slapolicy.clauses.counting import open_notes, period_open
+
         leads = ctx.table("leads")
         at = leads.mql_at if params.counts == "mql" else leads.created_at
         leads = leads.filter(in_period(ctx, at))
@@ -104,10 +113,9 @@ class LeadValue(ClauseKind):
         evidence["n_unvalued"] = totals.n_unvalued
         evidence["unvalued_sources"] = ibis.literal(", ".join(names), type="string")
 
-        threshold = float(params.monthly_target) * months_in(ctx.period)
         table = facts_select(totals, subject_id=ibis.literal("company"), observed=value,
-                             threshold=ibis.literal(threshold), **evidence)
-        table, pending, notes = settle(ctx, table, "value", "company", "at_least")
+                             open=period_open(ctx), **evidence)
+        notes = open_notes(ctx, "a value under the target is not yet due (pending)")
         what = "MQLs" if params.counts == "mql" else "leads"
         notes += scale_notes(ctx.period, f"{params.currency} {float(params.monthly_target):,.0f}")
         if names:
@@ -115,4 +123,4 @@ class LeadValue(ClauseKind):
                                                                    strict=True))
             notes.append(f"{int(odd_rows['n'].sum())} {what} of the period come from "
                          f"source(s) with no value in lead_values and count 0: {detail}")
-        return {"value": Facts(table=table, pending=pending, notes=notes)}
+        return {"value": Facts(table=table, notes=notes)}

@@ -2,36 +2,28 @@
 
 An MQL counts for the marketer credited with the lead (``leads.marketer_id``)
 when its ``mql_at`` falls in the period. The target is per month: a week audits
-``per_month * 7 / 30.4375``, a quarter ``per_month * 3`` (``rep_load.months_in``).
+``per_month * 7 / 30.4375``, a quarter ``per_month * 3`` (``counting.months_in``).
 
 Subjects are the people with team ``marketing`` and a role in ``roles``; a
 marketer with no MQLs is a subject with 0. MQLs credited to nobody, or to
-someone not in scope, are named in the notes. While the period is open, a
-marketer under the target is pending (not yet due).
+someone not in scope, are named in the notes. While the period is open the
+counts are ``open``: the judge keeps a marketer under the target pending (not yet
+due).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select
-from slapolicy.clauses.counting import (
-    months_in,
-    people_in_scope,
-    period_mqls,
-    scale_notes,
-    settle,
-    unattributed_notes,
-    with_counts,
-)
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.counting import per_month_threshold, scale_notes
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
-    from slapolicy.policy.model import Clause
+    from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 
 class MarketerQuotaParams(Params):
@@ -49,18 +41,30 @@ class MarketerQuota(ClauseKind):
         return [CheckSpec("mqls", "at_least", "MQLs", "marketer", level="aggregate",
                           description="MQLs credited to the marketer in the period")]
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: MarketerQuotaParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: MarketerQuotaParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        return per_month_threshold(params.per_month, period, f"{params.per_month:g} MQLs")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: MarketerQuotaParams) -> dict[str, Facts]:
+        from slapolicy.clauses.common import facts_select
+        from slapolicy.clauses.counting import (
+            open_notes,
+            people_in_scope,
+            period_mqls,
+            period_open,
+            unattributed_notes,
+            with_counts,
+        )
+
         marketers = people_in_scope(ctx, "marketing", params.roles)
         mqls = period_mqls(ctx)
         t = with_counts(marketers, {"mqls": (mqls, "marketer_id")})
-        threshold = params.per_month * months_in(ctx.period)
         # rep_id is the accountable person: the marketer (breaches name them, not the lead).
         table = facts_select(t, subject_id=t.person_id, rep_id=t.person_id, observed=t.mqls,
-                             threshold=ibis.literal(threshold), name=t.name, role=t.role,
-                             mqls=t.mqls)
-        table, pending, open_notes = settle(ctx, table, "mqls", "marketer", "at_least")
-        notes = [*open_notes, *scale_notes(ctx.period, f"{params.per_month:g} MQLs"),
+                             open=period_open(ctx), name=t.name, role=t.role, mqls=t.mqls)
+        notes = [*open_notes(ctx, "a marketer under the target is not yet due (pending)"),
+                 *scale_notes(ctx.period, f"{params.per_month:g} MQLs"),
                  *unattributed_notes(mqls, "marketer_id", marketers, "MQLs of the period",
                                      "marketer")]
-        return {"mqls": Facts(table=table, pending=pending, notes=notes)}
+        return {"mqls": Facts(table=table, notes=notes)}

@@ -12,9 +12,10 @@ belongs to April).
 A slot's observed value is the length in minutes of the longest meeting of
 that kind (``meetings.kind`` = the meeting id) started in it, with at least
 ``min_attendees`` if set, or 0 when none was held; it complies at the agreed
-duration or more. A slot that has not ended by ``as_of`` and has no compliant
-meeting yet is pending, not a breach. An empty meetings table is noted, since
-it usually means the meetings were not loaded rather than not held.
+duration or more. A slot that has not ended by ``as_of`` is open: a longer
+meeting can still be held in it, so the judge holds it pending until a meeting
+of the agreed length is found or the slot ends. An empty meetings table is
+noted, since it usually means the meetings were not loaded rather than not held.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.policy.periods import Period
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
 from slapolicy.policy.model import WEEKDAYS, Weekday
+from slapolicy.policy.periods import Period
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -68,6 +68,13 @@ def slots(meeting: Meeting, period: Period, week_starts_on: Weekday) -> list[tup
     return out
 
 
+def _meeting(policy: Policy, params: MeetingCadenceParams) -> Meeting:
+    meeting = next((m for m in policy.communication.meetings if m.id == params.meeting), None)
+    if meeting is None:
+        raise ValueError(f"meeting {params.meeting!r} is not in communication.meetings")
+    return meeting
+
+
 class MeetingCadence(ClauseKind):
     name = "meeting_cadence"
     Params = MeetingCadenceParams
@@ -86,14 +93,19 @@ class MeetingCadence(ClauseKind):
                     f"({', '.join(known) or 'none'})"]
         return []
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: MeetingCadenceParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: MeetingCadenceParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        meeting = _meeting(policy, params)
+        minutes = meeting.duration.total_seconds() / 60
+        return Threshold(minutes, basis=f"{meeting.id}: {minutes:g} minutes every {meeting.every}")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: MeetingCadenceParams) -> dict[str, Facts]:
+        import ibis
         import pyarrow as pa
 
         policy = ctx.doc.policy
-        meeting = next((m for m in policy.communication.meetings if m.id == params.meeting), None)
-        if meeting is None:
-            raise ValueError(f"meeting {params.meeting!r} is not in communication.meetings")
+        meeting = _meeting(policy, params)
         found = slots(meeting, ctx.period, policy.periods.week_starts_on)
         zone = ctx.policy_zone
         bounds = [Period(a, b, "week", "").bounds_utc(zone) for a, b in found]
@@ -124,24 +136,19 @@ class MeetingCadence(ClauseKind):
             longest=j.duration_minutes.max(where=counts),
             max_attendees=j.attendees.max(),
         )
-        minutes = meeting.duration.total_seconds() / 60
+        # A slot that has not ended at as_of is open: a longer meeting can still be held.
+        as_of = ibis.literal(ctx.as_of, type="timestamp")
         t = agg.select(
             subject_id=agg.subject_id,
             rep_id=ibis.null("string"),
             observed=agg.longest.coalesce(0).cast("float64"),
-            threshold=ibis.literal(minutes, type="float64"),
-            slot_end=agg.slot_end,
+            open=agg.slot_end > as_of,
             first_day=agg.first_day,
             last_day=agg.last_day,
             held=agg.held.cast("int64"),
             qualifying=agg.qualifying.cast("int64"),
             max_attendees=agg.max_attendees.cast("int64"),
         )
-        # A slot still open at as_of with no compliant meeting yet is not due.
-        as_of = ibis.literal(ctx.as_of, type="timestamp")
-        open_slot = (t.slot_end > as_of) & (t.observed < t.threshold)
-        pending = int(t.filter(open_slot).count().execute())
-        t = t.filter(~open_slot).drop("slot_end")
         if not found:
             notes.append(f"no {meeting.id} slot ends in {ctx.period.label}")
-        return {"held": Facts(table=t, pending=pending, notes=notes)}
+        return {"held": Facts(table=t, notes=notes)}

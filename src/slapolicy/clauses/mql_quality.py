@@ -14,7 +14,8 @@ both teams). The period's MQLs are the leads whose ``mql_at`` falls in it.
   ``acceptance_rate``; unset, that is the policy's review trigger
   ``mql_to_sql_rate_below``, or 0.30 when the policy has none. With no MQLs the
   rate is undefined: the check has no subject and says so. While the period is
-  open the rate is pending (the row checks are final and judged at once).
+  open the rate is ``open`` and the judge keeps it pending (it can move either
+  way); the row checks are final and judged at once.
 
 Row checks carry ``rep_id`` = the lead's owner; the clause is marketing's.
 """
@@ -23,16 +24,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select
-from slapolicy.clauses.counting import period_mqls, settle
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Icp, Policy
+    from slapolicy.policy.periods import Period
 
 DEFAULT_ACCEPTANCE = 0.30
 
@@ -55,10 +54,18 @@ class MqlQualityParams(Params):
 
 
 def acceptance_threshold(policy: Policy, params: MqlQualityParams) -> float:
+    return acceptance_rule(policy, params).value
+
+
+def acceptance_rule(policy: Policy, params: MqlQualityParams) -> Threshold:
+    """The acceptance rate due: the parameter, else the review trigger, else 0.30."""
     if params.acceptance_rate is not None:
-        return params.acceptance_rate
+        return Threshold(params.acceptance_rate,
+                         basis=f"acceptance_rate {params.acceptance_rate:g}")
     trigger = policy.review.triggers.mql_to_sql_rate_below
-    return trigger if trigger is not None else DEFAULT_ACCEPTANCE
+    if trigger is not None:
+        return Threshold(trigger, basis=f"review trigger mql_to_sql_rate_below {trigger:g}")
+    return Threshold(DEFAULT_ACCEPTANCE, basis=f"default {DEFAULT_ACCEPTANCE:g}")
 
 
 def icp_matches(t: Any, icp: Icp) -> dict[str, Any]:
@@ -87,11 +94,32 @@ class MqlQuality(ClauseKind):
             CheckSpec("interest", "at_least", "points", "lead",
                       description="the MQL's interest score"),
             CheckSpec("acceptance", "at_least", "share of MQLs", "team", level="aggregate",
-                      description="share of the period's MQLs that sales accepted (SQL)"),
+                      description="share of the period's MQLs that sales accepted (SQL)",
+                      moves="either"),
         ]
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: MqlQualityParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: MqlQualityParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        mql = policy.definitions.mql
+        if check.name == "icp":
+            return Threshold(float(mql.icp.min_matches),
+                             basis=f"definitions.mql.icp.min_matches {mql.icp.min_matches:g}")
+        if check.name == "fit":
+            return Threshold(float(mql.scoring.fit_min),
+                             basis=f"definitions.mql.scoring.fit_min {mql.scoring.fit_min:g}")
+        if check.name == "interest":
+            return Threshold(
+                float(mql.scoring.interest_min),
+                basis=f"definitions.mql.scoring.interest_min {mql.scoring.interest_min:g}")
+        return acceptance_rule(policy, params)
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: MqlQualityParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import facts_select
+        from slapolicy.clauses.counting import open_notes, period_mqls, period_open
+
         mql = ctx.doc.policy.definitions.mql
         t = period_mqls(ctx)
         common = dict(rep_id=t.owner_id, marketer_id=t.marketer_id, source=t.source,
@@ -103,17 +131,14 @@ class MqlQuality(ClauseKind):
         for column, match in matches.items():
             n_matches = n_matches + match.ifelse(1, 0)
             missed = missed.concat(match.ifelse("", f"{column} "))
+        # The row checks are final at once: open is False.
         icp = facts_select(t, subject_id=t.lead_id, observed=n_matches,
-                           threshold=ibis.literal(float(mql.icp.min_matches)),
                            missed=missed.strip(), **common,
                            **{c: t[c] for c in ICP_ATTRIBUTES})
 
         scores = dict(fit_score=t.fit_score, interest_score=t.interest_score)
-        fit = facts_select(t, subject_id=t.lead_id, observed=t.fit_score,
-                           threshold=ibis.literal(float(mql.scoring.fit_min)),
-                           **common, **scores)
+        fit = facts_select(t, subject_id=t.lead_id, observed=t.fit_score, **common, **scores)
         interest = facts_select(t, subject_id=t.lead_id, observed=t.interest_score,
-                                threshold=ibis.literal(float(mql.scoring.interest_min)),
                                 **common, **scores)
 
         as_of = ibis.literal(ctx.as_of, type="timestamp")
@@ -123,12 +148,13 @@ class MqlQuality(ClauseKind):
         acceptance = facts_select(
             totals, subject_id=ibis.literal("marketing"),
             observed=totals.accepted.cast("float64") / totals.mqls.cast("float64"),
-            threshold=ibis.literal(acceptance_threshold(ctx.doc.policy, params)),
-            mqls=totals.mqls, accepted=totals.accepted,
+            open=period_open(ctx), mqls=totals.mqls, accepted=totals.accepted,
         )
-        acceptance, pending, notes = settle(ctx, acceptance, "acceptance", "team", "never")
         if int(t.count().execute()) == 0:
-            notes.append(f"no MQLs in {ctx.period.label}: the acceptance rate is undefined")
+            notes = [f"no MQLs in {ctx.period.label}: the acceptance rate is undefined"]
+        else:
+            notes = open_notes(ctx, "the acceptance rate is judged once the period closes "
+                                    "(pending)")
         return {"icp": Facts(table=icp), "fit": Facts(table=fit),
                 "interest": Facts(table=interest),
-                "acceptance": Facts(table=acceptance, pending=pending, notes=notes)}
+                "acceptance": Facts(table=acceptance, notes=notes)}

@@ -9,8 +9,9 @@ by whichever rep; it runs in calendar days. Under the default a lead that
 became an MQL more than ``within`` after entering the funnel is already late
 unless sales worked it before it qualified.
 
-An MQL never worked is measured to ``as_of``: a breach once that is over the
-threshold, and pending (not counted) before. ``rep_id`` is the lead's owner.
+An MQL never worked is *open*, measured to ``as_of``: the judge makes it a
+breach once that is over the threshold, and pending before. ``rep_id`` is the
+lead's owner.
 """
 
 from __future__ import annotations
@@ -18,23 +19,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import (
-    facts_select,
-    first_activity,
-    hours_between,
-    in_period,
-    split_due,
-)
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
 from slapolicy.engine.contract import ACTIVITY_KINDS
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 
 class MqlWorkedParams(Params):
@@ -68,8 +62,22 @@ class MqlWorked(ClauseKind):
             return ["kinds is empty: name the activity kinds that count as working a lead"]
         return []
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: MqlWorkedParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: MqlWorkedParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        days = params.within.total_seconds() / 86400
+        return Threshold(days, basis=f"within {days:g} days")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: MqlWorkedParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import (
+            facts_select,
+            first_activity,
+            hours_between,
+            in_period,
+        )
+
         leads = ctx.table("leads")
         leads = leads.filter(in_period(ctx, leads.mql_at))
         leads = leads.mutate(clock_start=leads[params.starts_at])
@@ -89,18 +97,15 @@ class MqlWorked(ClauseKind):
         t = t.mutate(worked=t.first_worked_at.notnull())
         t = t.mutate(observed_d=hours_between(t.clock_start, t.first_worked_at.coalesce(as_of))
                      / 24.0)
-        threshold = params.within.total_seconds() / 86400
-
-        # Unworked MQLs still inside their window are not yet due: pending, not compliant.
-        d, pending = split_due(t, t.worked | (t.observed_d > threshold))
+        # An unworked MQL is open: its time so far runs to as_of and can only grow.
         table = facts_select(
-            d, subject_id=d.lead_id, rep_id=d.owner_id, observed=d.observed_d,
-            threshold=ibis.literal(threshold),
-            source=d.source, created_at=d.created_at, mql_at=d.mql_at,
-            first_worked_at=d.first_worked_at, worked=d.worked,
+            t, subject_id=t.lead_id, rep_id=t.owner_id, observed=t.observed_d,
+            open=~t.worked,
+            source=t.source, created_at=t.created_at, mql_at=t.mql_at,
+            first_worked_at=t.first_worked_at, worked=t.worked,
         )
         notes = []
         if (int(ctx.table("activities").count().execute()) == 0
                 and int(leads.count().execute()) > 0):
             notes.append("the activities table is empty: every MQL counts as never worked")
-        return {"worked": Facts(table, pending=pending, notes=notes)}
+        return {"worked": Facts(table, notes=notes)}

@@ -17,7 +17,8 @@ at most one violation is counted per entry, the first that applies of:
    any stage.
 
 Observed is the number of violations by entries in the period (entries in an
-earlier period were judged there), threshold 0. Entries are ordered by
+earlier period were judged there), threshold 0. Each entry is judged as it
+happens, so the count is taken as final (no subject is open). Entries are ordered by
 ``entered_at`` then stage, with ``lag``, running ``max`` and ``row_number``
 windows. The
 evidence gives the path to the period's end (``discovery>negotiation``) and the
@@ -30,15 +31,14 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, in_period
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 VIOLATIONS = ("after_terminal", "unknown", "backward", "skip")
 
@@ -55,6 +55,8 @@ class ProcessAdherenceParams(Params):
 @cache
 def ordered_concat_supported(dialect: str) -> bool:
     """Whether Ibis compiles an ordered string aggregation for ``dialect``."""
+    import ibis
+
     t = ibis.table({"k": "string", "s": "string", "o": "int64"}, name="t")
     try:
         ibis.to_sql(t.group_by("k").agg(p=t.s.group_concat(">", order_by=t.o)),
@@ -87,8 +89,16 @@ class ProcessAdherence(ClauseKind):
                             "out of `terminal`")
         return problems
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: ProcessAdherenceParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: ProcessAdherenceParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        return Threshold(0.0, basis="no stage entry breaks the sequence")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: ProcessAdherenceParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import facts_select, in_period
+
         _, end = ctx.bounds
         sequence = [s for s in ctx.doc.policy.definitions.opportunity_stages
                     if s not in params.terminal]
@@ -162,17 +172,17 @@ class ProcessAdherence(ClauseKind):
         evidence = {c: t[c] for c in ("path", "detail") if c in t.columns}
         table = facts_select(
             t, subject_id=t.opportunity_id, rep_id=t.rep_id, observed=t.violations,
-            threshold=ibis.literal(0.0), **evidence,
+            **evidence,
             stages_in_period=t.stages_in_period, status=t.status,
             **{k: t[k] for k in VIOLATIONS},
         )
-        if not int(scope.count().execute()):
-            notes.append("no opportunities in scope this period")
         return {"stages": Facts(table, notes=notes)}
 
     @staticmethod
     def _unstaged(ctx: AuditContext) -> list[str]:
         """Opportunities opened in the period with no stage history cannot be judged."""
+        from slapolicy.clauses.common import in_period
+
         opps = ctx.table("opportunities")
         opps = opps.filter(in_period(ctx, opps.created_at))
         stages = ctx.table("opportunity_stages")

@@ -6,11 +6,12 @@ The subjects are the leads sales returned to marketing in the period
 - ``enrolled``: wall-clock hours from the return to ``leads.nurture_enrolled_at``,
   at most ``within``. An enrolment stamped *before* the return belongs to an
   earlier cycle and does not count: such a lead, like one never enrolled, is
-  measured to ``as_of`` and is a breach once that is over the threshold, and
-  pending (not counted) before.
+  *open*, measured to ``as_of``; the judge makes it a breach once that is over
+  the threshold, and pending before.
 - ``track``: the lead's ``nurture_track`` is one of the policy's
   ``definitions.nurture_tracks`` (or of ``tracks`` when given): 1 when it is,
-  0 when not. A lead not yet enrolled after its return is pending here; the
+  0 when not. A lead not yet enrolled after its return is open here (observed 0,
+  its track is not known yet) and can go either way, so it is pending; the
   ``enrolled`` check judges the delay.
 
 ``rep_id`` is the marketer credited with the lead (``leads.marketer_id``): the
@@ -22,16 +23,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, hours_between, in_period, split_due
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 
 class RecyclingParams(Params):
@@ -51,7 +51,8 @@ class Recycling(ClauseKind):
             CheckSpec("enrolled", "at_most", "hours", "lead",
                       description="hours from the return to nurture enrolment"),
             CheckSpec("track", "at_least", "flag", "lead",
-                      description="1 when the lead's nurture track is a defined track, else 0"),
+                      description="1 when the lead's nurture track is a defined track, else 0",
+                      moves="either"),
         ]
 
     def check_policy(self, policy: Policy, clause: Clause,
@@ -68,10 +69,27 @@ class Recycling(ClauseKind):
                 return [f"tracks {unknown} are not in definitions.nurture_tracks ({defined})"]
         return []
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: RecyclingParams) -> dict[str, Facts]:
-        tracks = (params.tracks if params.tracks is not None
-                  else [t.id for t in ctx.doc.policy.definitions.nurture_tracks])
+    @staticmethod
+    def accepted_tracks(policy: Policy, params: RecyclingParams) -> list[str]:
+        return (params.tracks if params.tracks is not None
+                else [t.id for t in policy.definitions.nurture_tracks])
+
+    def threshold(self, policy: Policy, clause: Clause, params: RecyclingParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        if check.name == "enrolled":
+            h = params.within.total_seconds() / 3600
+            return Threshold(h, basis=f"within {h:g} hours of the return")
+        source = "tracks" if params.tracks is not None else "definitions.nurture_tracks"
+        return Threshold(1.0, basis=f"a track in {source} "
+                                    f"({', '.join(self.accepted_tracks(policy, params))})")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: RecyclingParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import facts_select, hours_between, in_period
+
+        tracks = self.accepted_tracks(ctx.doc.policy, params)
         leads = ctx.table("leads")
         t = leads.filter(in_period(ctx, leads.returned_at))
         # An enrolment before the return is a previous cycle's, not this one's.
@@ -82,27 +100,20 @@ class Recycling(ClauseKind):
             observed_h=hours_between(t.returned_at, ibis.ifelse(enrolled, t.nurture_enrolled_at,
                                                                 as_of)),
         )
-        threshold = params.within.total_seconds() / 3600
-
-        d, pending = split_due(t, t.enrolled | (t.observed_h > threshold))
         on_time = facts_select(
-            d, subject_id=d.lead_id, rep_id=d.marketer_id, observed=d.observed_h,
-            threshold=ibis.literal(threshold),
-            returned_at=d.returned_at, nurture_enrolled_at=d.nurture_enrolled_at,
-            enrolled=d.enrolled, nurture_track=d.nurture_track, owner_id=d.owner_id,
+            t, subject_id=t.lead_id, rep_id=t.marketer_id, observed=t.observed_h,
+            open=~t.enrolled,
+            returned_at=t.returned_at, nurture_enrolled_at=t.nurture_enrolled_at,
+            enrolled=t.enrolled, nurture_track=t.nurture_track, owner_id=t.owner_id,
         )
 
-        waiting = int(t.filter(~t.enrolled).count().execute())
-        e = t.filter(t.enrolled)
-        track_ok = e.nurture_track.notnull() & e.nurture_track.isin(tracks)
+        track_ok = t.enrolled & t.nurture_track.notnull() & t.nurture_track.isin(tracks)
         track = facts_select(
-            e, subject_id=e.lead_id, rep_id=e.marketer_id,
-            observed=ibis.ifelse(track_ok, 1.0, 0.0).fill_null(0.0),
-            threshold=ibis.literal(1.0),
-            nurture_track=e.nurture_track, nurture_enrolled_at=e.nurture_enrolled_at,
-            returned_at=e.returned_at, accepted_tracks=ibis.literal(", ".join(tracks)),
+            t, subject_id=t.lead_id, rep_id=t.marketer_id,
+            # A real cast (see contact_attempts): 1.0/0.0 literals would be DECIMAL.
+            observed=track_ok.fill_null(False).cast("float64"),
+            open=~t.enrolled,
+            nurture_track=t.nurture_track, nurture_enrolled_at=t.nurture_enrolled_at,
+            returned_at=t.returned_at, accepted_tracks=ibis.literal(", ".join(tracks)),
         )
-        return {
-            "enrolled": Facts(on_time, pending=pending),
-            "track": Facts(track, pending=waiting),
-        }
+        return {"enrolled": Facts(on_time), "track": Facts(track)}

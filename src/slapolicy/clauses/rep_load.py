@@ -12,32 +12,27 @@ or owned by someone who is not a rep in scope, count for nobody and are named
 in the check's notes.
 
 While the period is still open (the audit's as-of instant is before its end) a
-count can still grow: a rep under the minimum, or within the maximum, is pending
-(not yet due); a rep already over the maximum is a breach.
+count can still grow: the facts are ``open``, and the judge keeps a rep under the
+minimum, or within the maximum, pending (not yet due); a rep already over the
+maximum is a breach.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import ibis
 from pydantic import Field, model_validator
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select
-from slapolicy.clauses.counting import (
-    months_in,
-    people_in_scope,
-    period_mqls,
-    scale_notes,
-    settle,
-    unattributed_notes,
-    with_counts,
-)
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.counting import months_in, per_month_threshold, scale_notes
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
-    from slapolicy.policy.model import Clause
+    from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
+
+__all__ = ["RepLoad", "RepLoadParams", "months_in"]
+
 
 class RepLoadParams(Params):
     min: float = Field(ge=0, description="fewest MQLs a rep is assigned a month")
@@ -65,22 +60,34 @@ class RepLoad(ClauseKind):
                       description="MQLs assigned to the rep in the period (mql_at in period)"),
         ]
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: RepLoadParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: RepLoadParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        per_month = params.min if check.name == "min" else params.max
+        return per_month_threshold(per_month, period, f"{check.name} {per_month:g} MQLs")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: RepLoadParams) -> dict[str, Facts]:
+        from slapolicy.clauses.common import facts_select
+        from slapolicy.clauses.counting import (
+            open_notes,
+            people_in_scope,
+            period_mqls,
+            period_open,
+            unattributed_notes,
+            with_counts,
+        )
+
         reps = people_in_scope(ctx, "sales", params.roles)
         mqls = period_mqls(ctx)
         t = with_counts(reps, {"mqls": (mqls, "owner_id")})
         notes = unattributed_notes(mqls, "owner_id", reps, "MQLs of the period", "rep")
-        scale = months_in(ctx.period)
-        out = {}
-        for check, per_month in (("min", params.min), ("max", params.max)):
-            table = facts_select(t, subject_id=t.person_id, rep_id=t.person_id,
-                                 observed=t.mqls, threshold=ibis.literal(per_month * scale),
-                                 name=t.name, role=t.role, mqls=t.mqls)
-            table, pending, open_notes = settle(
-                ctx, table, check, "rep", "at_least" if check == "min" else "at_most")
-            out[check] = Facts(table=table, pending=pending,
-                               notes=[*open_notes,
-                                      *scale_notes(ctx.period, f"{check} {per_month:g} MQLs"),
-                                      *notes])
-        return out
+        # One table for both checks: a count in an open period can still grow.
+        table = facts_select(t, subject_id=t.person_id, rep_id=t.person_id, observed=t.mqls,
+                             open=period_open(ctx), name=t.name, role=t.role, mqls=t.mqls)
+        waits = {"min": "a rep under the minimum is not yet due (pending)",
+                 "max": "a rep within the maximum is not yet due (pending)"}
+        return {check: Facts(table=table,
+                             notes=[*open_notes(ctx, waits[check]),
+                                    *scale_notes(ctx.period, f"{check} {per_month:g} MQLs"),
+                                    *notes])
+                for check, per_month in (("min", params.min), ("max", params.max))}

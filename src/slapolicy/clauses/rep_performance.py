@@ -11,32 +11,23 @@ Two checks per rep (people with team ``sales`` and a role in ``roles``):
   ``opportunities`` a month (a week audits ``7 / 30.4375`` of it, a quarter 3 times
   it). Every rep is a subject, 0 included.
 
-While the period is open, rates are pending (they can move either way) and so is
-a rep still under the opportunities target.
+While the period is open the facts are ``open``: the judge keeps every rate
+pending (it can move either way) and a rep still under the opportunities target.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params
-from slapolicy.clauses.common import facts_select, in_period
-from slapolicy.clauses.counting import (
-    months_in,
-    people_in_scope,
-    period_mqls,
-    scale_notes,
-    settle,
-    unattributed_notes,
-    with_counts,
-)
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.counting import per_month_threshold, scale_notes
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
-    from slapolicy.policy.model import Clause
+    from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 _SHOW = 10
 
@@ -57,13 +48,32 @@ class RepPerformance(ClauseKind):
     def checks(self, clause: Clause, params: RepPerformanceParams) -> list[CheckSpec]:
         return [
             CheckSpec("conversion", "at_least", "share of MQLs", "rep", level="aggregate",
-                      description="opportunities created / MQLs assigned in the period"),
+                      description="opportunities created / MQLs assigned in the period",
+                      moves="either"),
             CheckSpec("opportunities", "at_least", "opportunities", "rep", level="aggregate",
                       description="opportunities the rep created in the period"),
         ]
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: RepPerformanceParams) -> dict[str, Facts]:
+    def threshold(self, policy: Policy, clause: Clause, params: RepPerformanceParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        if check.name == "conversion":
+            return Threshold(params.conversion, basis=f"conversion {params.conversion:g}")
+        return per_month_threshold(params.opportunities, period,
+                                   f"{params.opportunities:g} opportunities")
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: RepPerformanceParams) -> dict[str, Facts]:
+        from slapolicy.clauses.common import facts_select, in_period
+        from slapolicy.clauses.counting import (
+            open_notes,
+            people_in_scope,
+            period_mqls,
+            period_open,
+            unattributed_notes,
+            with_counts,
+        )
+
+        is_open = period_open(ctx)
         reps = people_in_scope(ctx, "sales", params.roles)
         mqls = period_mqls(ctx)
         opps = ctx.table("opportunities")
@@ -71,35 +81,30 @@ class RepPerformance(ClauseKind):
         t = with_counts(reps, {"mqls": (mqls, "owner_id"), "opportunities": (opps, "rep_id")})
         evidence = dict(name=t.name, role=t.role, mqls=t.mqls, opportunities=t.opportunities)
 
+        # A rate of nothing is undefined: a rep with no MQLs is not in scope of conversion.
         rated = t.filter(t.mqls > 0)
         conversion = facts_select(
             rated, subject_id=rated.person_id, rep_id=rated.person_id,
             observed=rated.opportunities.cast("float64") / rated.mqls.cast("float64"),
-            threshold=ibis.literal(params.conversion),
-            name=rated.name, role=rated.role, mqls=rated.mqls,
+            open=is_open, name=rated.name, role=rated.role, mqls=rated.mqls,
             opportunities=rated.opportunities,
         )
-        conversion, conv_pending, conv_open = settle(ctx, conversion, "conversion", "rep",
-                                                     "never")
         idle = sorted(t.filter(t.mqls == 0).select("person_id").execute()["person_id"]
                       .astype(str))
-        conv_notes = [*conv_open, *unattributed_notes(mqls, "owner_id", reps,
-                                                      "MQLs of the period", "rep")]
+        conv_notes = [*open_notes(ctx, "the conversion rate is judged once the period "
+                                       "closes (pending)"),
+                      *unattributed_notes(mqls, "owner_id", reps, "MQLs of the period", "rep")]
         if idle:
             shown = ", ".join(idle[:_SHOW]) + (f" and {len(idle) - _SHOW} more"
                                                if len(idle) > _SHOW else "")
             conv_notes.insert(0, f"{len(idle)} rep(s) had no MQLs in the period, so no "
                                  f"conversion rate (not judged on it): {shown}")
 
-        target = params.opportunities * months_in(ctx.period)
         count = facts_select(t, subject_id=t.person_id, rep_id=t.person_id,
-                             observed=t.opportunities, threshold=ibis.literal(target),
-                             **evidence)
-        count, count_pending, count_open = settle(ctx, count, "opportunities", "rep",
-                                                  "at_least")
-        count_notes = [*count_open,
+                             observed=t.opportunities, open=is_open, **evidence)
+        count_notes = [*open_notes(ctx, "a rep under the target is not yet due (pending)"),
                        *scale_notes(ctx.period, f"{params.opportunities:g} opportunities"),
                        *unattributed_notes(opps, "rep_id", reps,
                                            "opportunities of the period", "rep")]
-        return {"conversion": Facts(table=conversion, pending=conv_pending, notes=conv_notes),
-                "opportunities": Facts(table=count, pending=count_pending, notes=count_notes)}
+        return {"conversion": Facts(table=conversion, notes=conv_notes),
+                "opportunities": Facts(table=count, notes=count_notes)}

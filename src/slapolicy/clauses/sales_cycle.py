@@ -8,20 +8,22 @@ December 2020).
 
 Subjects are the sales team (``per: team``, subject ``sales``) or each rep
 with at least one deal won in the period (``per: rep``). A period with no won
-deals has no cycle to measure: 0 subjects, a pass, with a note. Won deals
-without ``closed_at``, or closed before they were created, make the check an
-error rather than skew the figure.
+deals has no cycle to measure: nothing in scope, so the check is not measured,
+with a note. Won deals without ``closed_at``, or closed before they were
+created, make the check an error rather than skew the figure.
+
+While the period is still open at ``as_of`` every figure is open: deals still to
+be won can raise or lower the mean or median (``moves="either"``), so the judge
+holds them pending until the period ends.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-import ibis
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts
-from slapolicy.clauses.common import in_period
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Threshold
 from slapolicy.clauses.targets import (
     TEAM_SUBJECT,
     TargetParams,
@@ -30,11 +32,13 @@ from slapolicy.clauses.targets import (
     resolve_target,
     target_evidence,
     target_problems,
+    target_threshold,
 )
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Clause, Policy
+    from slapolicy.policy.periods import Period
 
 _DAY = 86400.0
 
@@ -51,15 +55,26 @@ class SalesCycle(ClauseKind):
 
     def checks(self, clause: Clause, params: SalesCycleParams) -> list[CheckSpec]:
         return [CheckSpec("sales-cycle", "at_most", "days", params.per, level="aggregate",
+                          moves="either",
                           description=f"{params.statistic} days from opportunity created to "
                                       "won, of deals won in the period")]
 
     def check_policy(self, policy: Policy, clause: Clause, params: SalesCycleParams) -> list[str]:
         return target_problems(policy, params.ramp, "at_most", "the sales cycle")
 
-    def facts(self, ctx: AuditContext, clause: Clause,
-              params: SalesCycleParams) -> dict[str, Facts]:
-        target, ramp, ramp_date = resolve_target(ctx, params)
+    def threshold(self, policy: Policy, clause: Clause, params: SalesCycleParams,
+                  check: CheckSpec, period: Period) -> Threshold:
+        return target_threshold(policy, params, period)
+
+    def measure(self, ctx: AuditContext, clause: Clause,
+                params: SalesCycleParams) -> dict[str, Facts]:
+        import ibis
+
+        from slapolicy.clauses.common import in_period
+        from slapolicy.clauses.counting import open_notes, period_open
+
+        # The ramp is evidence (from the policy), not the threshold the judge applies.
+        _, ramp, ramp_date = resolve_target(ctx.doc.policy, params, ctx.period)
         opps = ctx.table("opportunities")
         won = opps.filter((opps.status == "won") & in_period(ctx, opps.closed_at))
         won = won.mutate(
@@ -87,7 +102,8 @@ class SalesCycle(ClauseKind):
             subject_id=g.subject_id.cast("string"),
             rep_id=g.subject_id.cast("string") if params.per == "rep" else ibis.null("string"),
             observed=observed.cast("float64"),
-            threshold=ibis.literal(target, type="float64"),
+            # Open period: deals still to be won can move the figure either way.
+            open=ibis.literal(period_open(ctx)),
             won=g.won.cast("int64"),
             mean_days=g.mean_days.cast("float64"),
             median_days=g.median_days.cast("float64"),
@@ -97,6 +113,9 @@ class SalesCycle(ClauseKind):
         if int(t.count().execute()) == 0:
             notes.append(f"no opportunities won in {ctx.period.label}: "
                          "no sales cycle to measure")
-        elif params.per == "rep":
-            notes.extend(reps_without_subjects(ctx, t, "won no deal"))
+        else:
+            notes.extend(open_notes(ctx, "the sales cycle is judged once the period closes "
+                                         "(pending)"))
+            if params.per == "rep":
+                notes.extend(reps_without_subjects(ctx, t, "won no deal"))
         return {"sales-cycle": Facts(table=t, notes=notes)}

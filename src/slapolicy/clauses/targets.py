@@ -1,20 +1,25 @@
-"""Targets the sales outcome kinds share: a fixed number or a dated ramp."""
+"""Targets the sales outcome kinds share: a fixed number or a dated ramp.
+
+``TargetParams``, ``target_problems``, ``resolve_target`` and ``target_threshold``
+are pure Python over the policy (loading a policy imports no query engine); the
+helpers that read data import Ibis inside themselves.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import ibis
 from pydantic import Field, model_validator
 
-from slapolicy.clauses.base import Direction, Params
-from slapolicy.clauses.common import ramp_target
+from slapolicy.clauses.base import Direction, Params, Threshold
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from slapolicy.engine.context import AuditContext
     from slapolicy.policy.model import Policy
+    from slapolicy.policy.periods import Period
 
 TEAM_SUBJECT = "sales"
 
@@ -44,16 +49,30 @@ def target_problems(policy: Policy, ramp: str | None, direction: Direction,
     return []
 
 
-def resolve_target(ctx: AuditContext, params: TargetParams) -> tuple[float, str | None, str | None]:
-    """The target for ``ctx.period``, the ramp id and the ramp date used (ISO) or None."""
+def resolve_target(policy: Policy, params: TargetParams,
+                   period: Period) -> tuple[float, str | None, str | None]:
+    """The target for ``period``, the ramp id and the ramp date used (ISO) or None.
+
+    A ramp gives its value on the period's last day; from the policy, never data.
+    """
     if params.ramp is None:
         assert params.target is not None  # the params validator guarantees one of them
         return float(params.target), None, None
-    return ramp_target(ctx, params.ramp), params.ramp, ctx.day().isoformat()
+    last_day = period.end - timedelta(days=1)
+    return policy.ramps[params.ramp].target_on(last_day), params.ramp, last_day.isoformat()
+
+
+def target_threshold(policy: Policy, params: TargetParams, period: Period) -> Threshold:
+    """The ``Threshold`` of ``resolve_target``, with its basis in words."""
+    value, ramp, ramp_date = resolve_target(policy, params, period)
+    basis = f"ramp {ramp} on {ramp_date}" if ramp else f"fixed target {value:g}"
+    return Threshold(value, basis=basis)
 
 
 def target_evidence(ramp: str | None, ramp_date: str | None) -> dict[str, ir.Value]:
-    """Evidence columns naming where the threshold came from."""
+    """Evidence columns naming where the threshold came from (policy values, not data)."""
+    import ibis
+
     return {
         "ramp": ibis.literal(ramp, type="string") if ramp else ibis.null("string"),
         "ramp_date": ibis.literal(ramp_date, type="string") if ramp_date else ibis.null("string"),

@@ -10,23 +10,22 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from slapolicy.errors import AuditRunError, SlapolicyError
+from slapolicy.errors import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    SlapolicyError,
+    exit_code_for,
+    outcome_exit_code,
+)
 
-EXIT_CLEAN, EXIT_BREACHES, EXIT_USER, EXIT_RUN = 0, 1, 2, 3
-def _fail(err: SlapolicyError) -> None:
-    from slapolicy.trail.scheduler import exit_code_for
 
-    code = exit_code_for(err)
-    if isinstance(err, AuditRunError) and code == EXIT_USER:
-        # A policy or data mistake found inside the kernel: show it as the user's to fix.
-        click.echo(f"error: {err.ename}: {err.evalue}", err=True)
-    else:
-        click.echo(f"error: {err}", err=True)
-    sys.exit(code)
+def _fail(err: SlapolicyError) -> NoReturn:
+    click.echo(f"error: {err}", err=True)
+    sys.exit(exit_code_for(err))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,7 +72,7 @@ def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
                as_of: str | None, audits: Path, notebook: Path,
                expectations: Path | None = None, exceptions: Path | None = None,
                backfill: bool = False, reason: str | None = None) -> int:
-    from slapolicy.audit.history import HistoryMissingError
+    from slapolicy.errors import HistoryMissingError
     from slapolicy.trail.scheduler import run_audit
 
     when = _instant(as_of)
@@ -90,7 +89,7 @@ def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
         out, summary = run_audit(policy_path, period, data, exceptions=exceptions,
                                  reason=reason, **kwargs)  # type: ignore[arg-type]
     _echo_run(out, summary)
-    return EXIT_BREACHES if summary["status"] in ("fail", "error") else EXIT_CLEAN
+    return outcome_exit_code(summary["status"])
 
 
 def _echo_run(out: Any, summary: dict[str, Any]) -> None:
@@ -116,8 +115,8 @@ def _instant(text: str | None) -> datetime | None:
 def compile_(policy_path: Path, expectations: Path | None) -> None:
     """Compile the policy's clauses to a Great Expectations suite (JSON, for review)."""
     from slapolicy.audit.run import default_expectations_dir
-    from slapolicy.policy.loader import load_policy
     from slapolicy.engine.suites import write_suite
+    from slapolicy.policy.loader import load_policy
 
     try:
         doc = load_policy(policy_path)
@@ -133,8 +132,8 @@ def compile_(policy_path: Path, expectations: Path | None) -> None:
               help="Case file or folder [default: tests/<policy id>/ beside the policy].")
 def test_(policy_path: Path, cases: Path | None) -> None:
     """Run the policy's test cases; exit 1 if any fails."""
-    from slapolicy.policy.loader import load_policy
     from slapolicy.audit.policytests import case_files, run_case
+    from slapolicy.policy.loader import load_policy
 
     try:
         doc = load_policy(policy_path)
@@ -147,7 +146,7 @@ def test_(policy_path: Path, cases: Path | None) -> None:
             click.echo(f"    - {failure}")
     failed = sum(not r.passed for r in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
-    sys.exit(EXIT_BREACHES if failed else EXIT_CLEAN)
+    sys.exit(EXIT_FINDINGS if failed else EXIT_CLEAN)
 
 
 @main.command()
@@ -166,11 +165,11 @@ def test_(policy_path: Path, cases: Path | None) -> None:
 def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month: int,
          seed: int, audits: Path, notebook: Path) -> None:
     """Generate Company A demo data into DuckDB and audit every demo month."""
-    from slapolicy.demo import generate as demo_data
     from slapolicy.audit.run import default_expectations_dir
-    from slapolicy.policy.periods import Period
-    from slapolicy.policy.loader import load_policy
+    from slapolicy.demo import generate as demo_data
     from slapolicy.engine.suites import write_suite
+    from slapolicy.policy.loader import load_policy
+    from slapolicy.policy.periods import Period
 
     try:
         suite = write_suite(default_expectations_dir(policy_path), load_policy(policy_path))

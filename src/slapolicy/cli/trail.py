@@ -13,13 +13,10 @@ from typing import NoReturn
 
 import click
 
-from slapolicy.errors import SlapolicyError
-from slapolicy.trail.scheduler import EXIT_USER
+from slapolicy.errors import EXIT_USER, SlapolicyError, exit_code_for
 
 
 def _fail(err: SlapolicyError) -> NoReturn:
-    from slapolicy.trail.scheduler import exit_code_for
-
     click.echo(f"error: {err}", err=True)
     sys.exit(exit_code_for(err))
 

@@ -71,7 +71,8 @@ def _select(con: ibis.BaseBackend, src: BreachSource) -> str:
         f"{_lit(src.subject_type)} AS subject_type, CAST(subject_id AS VARCHAR) AS subject_id, "
         f"CAST(rep_id AS VARCHAR) AS rep_id, {_lit(src.team)} AS team, "
         f"CAST(coalesce(rep_id, {_lit(src.team_lead)}) AS VARCHAR) AS person_id, "
-        f"round(observed, 6) AS observed, round(threshold, 6) AS threshold, "
+        f"round(CAST(observed AS DOUBLE), 6) AS observed, "
+        f"round(CAST(threshold AS DOUBLE), 6) AS threshold, "
         f"{_lit(src.unit)} AS unit, {_lit(src.severity)} AS severity, "
         f"CASE WHEN state = 'excused' THEN 'excused' ELSE 'open' END AS status, "
         f"coalesce(reason, '') AS reason, {_evidence(src.table)} AS evidence "
@@ -89,7 +90,7 @@ def write_breaches(con: ibis.BaseBackend, sources: list[BreachSource], folder: P
     folder.mkdir(parents=True, exist_ok=True)
     union = " UNION ALL ".join(_select(con, s) for s in sources) if sources else _empty()
     parquet, csv = folder / "breaches.parquet", folder / "breaches.csv"
-    raw: Any = con.con  # type: ignore[attr-defined]
+    raw: Any = con.con
     raw.execute(f"COPY (SELECT * FROM ({union}) ORDER BY {ORDER}) TO '{_path(parquet)}' "
                 "(FORMAT parquet, COMPRESSION zstd)").fetchall()
     raw.execute(f"COPY (SELECT * FROM read_parquet('{_path(parquet)}') ORDER BY {ORDER}) "

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from slapolicy.engine.clock import BusinessCalendar, segments_frame
 from slapolicy.engine.contract import TABLES, schemas
-from slapolicy.errors import ContractViolation, DataSourceError
 from slapolicy.engine.sources import DataSource, load_into
+from slapolicy.errors import ContractViolation, DataSourceError
 
 if TYPE_CHECKING:
     import ibis
     import ibis.expr.types as ir
 
-    from slapolicy.policy.periods import Period
     from slapolicy.policy.loader import PolicyDocument
+    from slapolicy.policy.periods import Period
 
 _SHOW_FAILURES = 10
 
@@ -134,7 +134,7 @@ class Engine:
         table, so row order never matters; this keys kept facts, it is not a signature
         (the manifest's SHA-256 table hashes are).
         """
-        raw: Any = self.backend.con  # type: ignore[attr-defined]
+        raw: Any = self.backend.con
         out: dict[str, Any] = {}
         for name in sorted(TABLES):
             q = (f'SELECT count(*), sum(md5_number_lower(CAST(to_json(t) AS VARCHAR))::HUGEINT), '

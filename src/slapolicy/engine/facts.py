@@ -80,9 +80,19 @@ class FactsStore:
              table: ir.Table, notes: list[str] | None = None) -> Path:
         """Write ``table`` (sorted by subject) with the engine that holds it."""
         path = self.folder / self.file_name(clause_id, check)
-        order = [c for c in ("subject_id", "rep_id", "observed") if c in table.columns]
-        backend.to_parquet(table.order_by(order), path)
-        rows = int(backend.execute(table.count()))
+        order = ", ".join(f'"{c}"' for c in ("subject_id", "rep_id", "observed")
+                          if c in table.columns)
+        # The fact columns get their contract types here: ibis may leave a literal such
+        # as 1.0 to DuckDB, which types it DECIMAL.
+        sql = backend.compile(table)
+        raw: Any = backend.con
+        raw.execute(
+            f'COPY (SELECT * REPLACE (CAST(subject_id AS VARCHAR) AS subject_id, '
+            f'CAST(rep_id AS VARCHAR) AS rep_id, CAST(observed AS DOUBLE) AS observed, '
+            f'CAST("open" AS BOOLEAN) AS "open") FROM ({sql}) ORDER BY {order}) '
+            f"TO '{_quoted(path)}' (FORMAT parquet, COMPRESSION zstd)").fetchall()
+        rows = int(raw.execute(f"SELECT count(*) FROM read_parquet('{_quoted(path)}')")
+                   .fetchall()[0][0])
         self.checks[f"{clause_id}:{check}"] = {
             "clause_id": clause_id, "kind": kind, "check": check, "file": path.name,
             "rows": rows, "sha256": _sha256(path), "notes": list(notes or [])}
@@ -107,6 +117,10 @@ class FactsStore:
         path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8",
                         newline="\n")
         return path
+
+
+def _quoted(path: Path) -> str:
+    return str(path.resolve()).replace("'", "''")
 
 
 def _ident(text: str) -> str:

@@ -76,16 +76,24 @@ def errored(check: CheckSpec, threshold: Threshold, message: str) -> CheckVerdic
     return CheckVerdict(check=check, threshold=threshold, status="error", message=message)
 
 
+def _double(value: float) -> ir.FloatingValue:
+    """An exact DOUBLE literal: ibis renders ``0.35`` bare, which DuckDB reads as DECIMAL
+    (and drops a cast to a type it already infers), so go through the text."""
+    import ibis
+
+    return ibis.literal(repr(float(value))).cast("float64")
+
+
 def threshold_expression(table: ir.Table, threshold: Threshold) -> ir.FloatingValue:
     """The threshold per subject: the value, or an override keyed on a facts column."""
     import ibis
 
     if threshold.by is None or not threshold.overrides:
-        return ibis.literal(float(threshold.value), type="float64")
+        return _double(threshold.value)
     return ibis.cases(
-        *[(table[threshold.by] == key, float(v)) for key, v in threshold.overrides],
-        else_=float(threshold.value),
-    ).cast("float64")
+        *[(table[threshold.by] == key, _double(v)) for key, v in threshold.overrides],
+        else_=_double(threshold.value),
+    )
 
 
 def excusal_expression(table: ir.Table, clause_id: str, subject_type: str,
@@ -114,10 +122,9 @@ def judged_table(facts: ir.Table, clause_id: str, check: CheckSpec, threshold: T
     from slapolicy.engine.rowchecks import compliance_expression
 
     t = facts.mutate(threshold=threshold_expression(facts, threshold))
-    if check.direction == "at_most":
-        settled = t.observed > t.threshold  # an open value that only grows is already over
-    else:
-        settled = t.observed >= t.threshold  # an open count that only grows has reached it
+    # An open value that only grows is settled once over a maximum or at a minimum.
+    settled = (t.observed > t.threshold if check.direction == "at_most"
+               else t.observed >= t.threshold)
     decided = ~t.open | settled if check.moves == "up" else ~t.open
     t = t.mutate(_decided=decided, _complies=compliance_expression(t, row_check),
                  reason=excusal_expression(t, clause_id, check.subject_type, excusals))

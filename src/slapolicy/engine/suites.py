@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from slapolicy.clauses import registry
-from slapolicy.errors import StaleSuiteError
 from slapolicy.engine.expectations import suite_json
+from slapolicy.errors import StaleSuiteError
 from slapolicy.policy.loader import PolicyDocument
 
 

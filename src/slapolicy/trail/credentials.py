@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from slapolicy.engine.contract import TABLES
-from slapolicy.errors import DataSourceError, SlapolicyError
+from slapolicy.errors import DataSourceError, SecretsError
 
 ENV_PASSWORD = "SLAPOLICY_PG_PASSWORD"
 ENV_SECRETS = "SLAPOLICY_SECRETS"
@@ -44,10 +44,6 @@ DEFAULT_SECRETS = Path("~/.config/slapolicy/secrets.toml")
 KERNEL_SCRUB = (ENV_PASSWORD, ENV_SECRETS, "PGPASSWORD")
 _SCHEMES = ("postgresql://", "postgres://")
 _QUERY_KEYS = {"schema", "sslmode"}
-
-
-class SecretsError(SlapolicyError):
-    """A credential is missing, misplaced or exposed (in a URL, a workspace file)."""
 
 
 def is_postgres_url(text: str | os.PathLike[str]) -> bool:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from slapolicy.errors import SlapolicyError
+from slapolicy.errors import LedgerError, LockTimeout
 
 if TYPE_CHECKING:
     from slapolicy.policy.loader import PolicyDocument
@@ -34,22 +34,6 @@ if TYPE_CHECKING:
 LEDGER_NAME = "ledger.jsonl"
 GENESIS = "0" * 64
 ENTRY_TYPES = ("audit_run", "signoff", "policy_version", "threshold_change")
-
-
-class LockTimeout(SlapolicyError):
-    """Another process holds a lock for longer than we may wait."""
-
-    exit_code = 4
-
-    def __init__(self, message: str, *, path: str | None = None, holder: str | None = None,
-                 hint: str | None = None) -> None:
-        self.path = path
-        self.holder = holder
-        super().__init__(message, hint=hint)
-
-
-class LedgerError(SlapolicyError):
-    """The ledger cannot be read or appended to."""
 
 
 def canonical(value: Any) -> str:

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slapolicy.engine.contract import TABLES, ColumnSpec
-from slapolicy.errors import SlapolicyError
+from slapolicy.errors import ManifestError
 
 if TYPE_CHECKING:
-    from slapolicy.policy.loader import PolicyDocument
     from slapolicy.engine.sources import DataSource
+    from slapolicy.policy.loader import PolicyDocument
 
 FORMAT = "slapolicy-manifest/1"
 TABLE_HASH = "slapolicy-table/1"
@@ -45,10 +45,6 @@ LIBRARIES = ("pandas", "numpy", "pyarrow", "duckdb", "ibis-framework", "sqlglot"
              "great_expectations", "pydantic", "papermill", "nbconvert", "nbclient",
              "ipykernel", "cryptography")
 _REVISION = re.compile(r"^(?P<period>.+)\.r(?P<n>[0-9]+)$")
-
-
-class ManifestError(SlapolicyError):
-    """An audit folder has no readable manifest."""
 
 
 # --- hashes -------------------------------------------------------------------------------

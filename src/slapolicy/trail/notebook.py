@@ -12,6 +12,7 @@ manifest names the revision it supersedes, and needs a reason for the ledger.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from slapolicy.audit.run import AuditRequest
-from slapolicy.errors import AuditRunError, SlapolicyError
+from slapolicy.errors import AuditRunError, RevisionError
 
 KERNEL = "python3"
 STAGING_TAG = ".staging."
@@ -33,10 +34,6 @@ SIGNOFF_FRAME = (
     '<iframe id="signoff" src="signoff.html" title="Sign-off state" '
     'style="width:100%;height:14em;border:1px solid #d0d7de"></iframe></div>'
 )
-
-
-class RevisionError(SlapolicyError):
-    """Auditing a signed period again needs a reason for the ledger."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +78,12 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
     """
     import papermill as pm
 
+    from slapolicy.audit.results import load_results
+    from slapolicy.engine.sources import DataSource
+    from slapolicy.engine.suites import suite_path
+    from slapolicy.policy.loader import load_policy
+    from slapolicy.policy.periods import Period
+    from slapolicy.trail.credentials import scrubbed_environ
     from slapolicy.trail.ledger import append, ledger_path, locked, record_policy_version, utc_now
     from slapolicy.trail.manifest import (
         build_manifest,
@@ -89,13 +92,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         table_hashes,
         write_manifest,
     )
-    from slapolicy.policy.periods import Period
-    from slapolicy.policy.loader import load_policy
-    from slapolicy.audit.results import load_results
-    from slapolicy.trail.credentials import scrubbed_environ
     from slapolicy.trail.signing import PUBLISH_LOCK, write_initial_signoff
-    from slapolicy.engine.sources import DataSource
-    from slapolicy.engine.suites import suite_path
 
     if not notebook.exists():
         raise AuditRunError(f"audit notebook not found: {notebook}",
@@ -130,6 +127,12 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                     kernel_manager_class="slapolicy.trail.notebook.LocalKernelManager",
                 )
         except pm.PapermillExecutionError as e:
+            failure = _recorded_failure(staging)
+            if failure is not None:  # a slapolicy error the kernel caught, with its code
+                raise AuditRunError(
+                    failure["message"], cell=e.exec_count, ename=failure["error"],
+                    evalue=failure["message"], exit_code=int(failure["exit_code"]),
+                ) from None
             raise AuditRunError(
                 f"the audit notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}",
                 cell=e.exec_count, ename=e.ename, evalue=e.evalue,
@@ -218,13 +221,24 @@ def _plan(base: Path, reason: str | None) -> _Plan:
 
 
 def _describe(root: Path, revision: int, folder: Path) -> dict[str, Any]:
-    from slapolicy.trail.manifest import ManifestError, load_manifest, relative_name
+    from slapolicy.errors import ManifestError
+    from slapolicy.trail.manifest import load_manifest, relative_name
 
     try:
         _, sha = load_manifest(folder)
     except ManifestError:
         sha = None  # an audit from before manifests existed
     return {"revision": revision, "folder": relative_name(root, folder), "manifest_sha256": sha}
+
+
+def _recorded_failure(staging: Path) -> dict[str, Any] | None:
+    from slapolicy.audit.run import FAILURE_FILE
+
+    path = staging / FAILURE_FILE
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def render_html(executed: Path, target: Path) -> Path:

@@ -24,38 +24,24 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slapolicy.errors import AuditRunError, SlapolicyError
+from slapolicy.errors import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    EXIT_RUN,
+    EXIT_USER,
+    SlapolicyError,
+    exit_code_for,
+    outcome_exit_code,
+)
+from slapolicy.policy.periods import Period, PeriodUnit
 from slapolicy.trail.ledger import locked, utc_now
 from slapolicy.trail.manifest import find_audit
-from slapolicy.policy.periods import Period, PeriodUnit
 
 if TYPE_CHECKING:
-    from slapolicy.trail.notebook import AuditOutputs
     from slapolicy.policy.loader import PolicyDocument
+    from slapolicy.trail.notebook import AuditOutputs
 
-EXIT_CLEAN, EXIT_BREACHES, EXIT_USER, EXIT_RUN, EXIT_BUSY = 0, 1, 2, 3, 4
 RUN_LOCK = ".run-due.lock"
-
-
-def user_error_names() -> set[str]:
-    """Names of the errors a user must fix (exit 2), to recognise them when raised in the
-    kernel and reported by name."""
-    names: set[str] = set()
-    todo: list[type[SlapolicyError]] = [SlapolicyError]
-    while todo:
-        cls = todo.pop()
-        if cls.exit_code == EXIT_USER:
-            names.add(cls.__name__)
-        todo.extend(cls.__subclasses__())
-    return names
-
-
-def exit_code_for(err: SlapolicyError) -> int:
-    """The CLI exit code for an error: a policy or data error raised inside the kernel is
-    still the user's to fix (2), any other failing cell is an execution error (3)."""
-    if isinstance(err, AuditRunError) and err.ename in user_error_names():
-        return EXIT_USER
-    return err.exit_code
 
 
 # --- one audit ----------------------------------------------------------------------------
@@ -87,8 +73,8 @@ def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, a
 def _prepare(policy_path: Path, period: str | None,
              expectations: Path | None) -> tuple[PolicyDocument, str | None]:
     from slapolicy.audit.run import default_expectations_dir
-    from slapolicy.policy.loader import load_policy
     from slapolicy.engine.suites import load_suite
+    from slapolicy.policy.loader import load_policy
 
     doc = load_policy(policy_path)
     label = Period.parse(period, doc.policy.periods.unit).label if period else None
@@ -101,9 +87,9 @@ def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None, l
                     data_zone: str | None, as_of: datetime | None, expectations: Path | None,
                     exceptions: Path | None, reason: str | None, cwd: Path | None,
                     ) -> tuple[AuditOutputs, dict[str, Any]]:
+    from slapolicy.audit.results import load_results
     from slapolicy.audit.run import AuditRequest, audit_folder
     from slapolicy.trail.notebook import execute_audit
-    from slapolicy.audit.results import load_results
 
     assert label is not None
     request = AuditRequest(policy=policy_path, period=label, data=local, data_zone=data_zone,
@@ -192,7 +178,7 @@ class RunDueReport:
     @property
     def exit_code(self) -> int:
         codes = {r.code for r in self.runs}
-        for code in (EXIT_RUN, EXIT_USER, EXIT_BREACHES):
+        for code in (EXIT_RUN, EXIT_USER, EXIT_FINDINGS):
             if code in codes:
                 return code
         return EXIT_CLEAN
@@ -209,11 +195,11 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
     period that fails is recorded in the report and ends the run. ``now`` is naive
     UTC (default: the current time).
     """
+    from slapolicy.engine.sources import DataSource
+    from slapolicy.trail.credentials import PgLocation, is_postgres_url, open_data
     from slapolicy.trail.ledger import locked as publish_locked
     from slapolicy.trail.notebook import cleanup_stale
-    from slapolicy.trail.credentials import PgLocation, is_postgres_url, open_data
     from slapolicy.trail.signing import PUBLISH_LOCK
-    from slapolicy.engine.sources import DataSource
 
     doc, _ = _prepare(policy_path, None, expectations)
     if is_postgres_url(data):  # fail fast on a bad URL even when nothing is due
@@ -245,8 +231,7 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
                     if on_period:
                         on_period(run)
                     break
-                failed = summary["status"] in ("fail", "error")
-                run = PeriodRun(p.label, EXIT_BREACHES if failed else EXIT_CLEAN,
+                run = PeriodRun(p.label, outcome_exit_code(summary["status"]),
                                 summary["status"], summary["breaches"], out.folder)
                 report.runs.append(run)
                 if on_period:
@@ -255,6 +240,4 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
 
 
 def _error_text(err: SlapolicyError) -> str:
-    if isinstance(err, AuditRunError) and err.ename in user_error_names():
-        return f"{err.ename}: {err.evalue}"
     return str(err)

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from slapolicy.errors import SlapolicyError
+from slapolicy.errors import SigningError, TamperedAuditError
 from slapolicy.trail.ledger import (
     append,
     canonical,
@@ -48,21 +48,6 @@ from slapolicy.trail.manifest import (
 
 PAYLOAD_FORMAT = "slapolicy-signoff/1"
 PUBLISH_LOCK = ".publish.lock"
-
-
-class SigningError(SlapolicyError):
-    """A key cannot be made, read or used to sign this audit."""
-
-
-class TamperedAuditError(SlapolicyError):
-    """The audit's files no longer match its manifest: it must not be signed."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, *, problems: list[str] | None = None,
-                 hint: str | None = None) -> None:
-        self.problems = problems or []
-        super().__init__(message, hint=hint)
 
 
 # --- keys ---------------------------------------------------------------------------------
