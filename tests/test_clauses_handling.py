@@ -327,7 +327,7 @@ def test_process_adherence_missing_history_and_empty_period(make_dataset, pipeli
     assert c.message == "stages: not measured: no opportunities in scope this period"
 
 
-def test_process_adherence_policy_and_engines() -> None:
+def test_process_adherence_policy_and_ordered_concat_support() -> None:
     with pytest.raises(PolicyError, match=r"terminal \['won'\] are not in "
                                           r"definitions.opportunity_stages"):
         policy_with(clause("process_adherence", params="{terminal: [won]}"))

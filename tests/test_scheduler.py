@@ -171,7 +171,7 @@ def test_a_killed_run_leaves_no_partial_audit_and_the_next_run_completes_it(
     assert not [e for e in read_entries(audits / "ledger.jsonl") if e["type"] == "audit_run"]
 
     done = cli(*args)
-    assert done.returncode in (0, 1), done.stderr
+    assert done.returncode == 1, done.stderr  # the demo's January fails speed to lead
     assert done.stdout.startswith("2020-01: ")
     assert sorted(p.name for p in policy_dir.iterdir()) == ["2020-01"]  # staging removed
     assert verify_all(audits).problems == []

@@ -430,7 +430,3 @@ def test_errors_survive_pickling(tmp_path):
     again = pickle.loads(pickle.dumps(info.value))
     assert str(again) == str(info.value) and again.table == "activities"
 
-
-def test_source_describes_itself(csv_folder):
-    assert DataSource.from_arg(csv_folder, "UTC").describe() == {
-        "kind": "folder", "location": str(csv_folder), "declared_zone": "UTC"}

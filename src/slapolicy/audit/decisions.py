@@ -16,7 +16,7 @@ from typing import Any
 
 from slapolicy.audit.history import results_path
 from slapolicy.errors import DecisionError
-from slapolicy.policy.loader import PolicyDocument
+from slapolicy.policy.document import PolicyDocument
 
 
 def _log(audits_root: Path, policy_id: str, name: str) -> Path:

@@ -8,6 +8,8 @@ with an embedded DuckDB, applies the policy's thresholds and tolerances
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slapolicy.audit.results import ClauseResult
@@ -19,17 +21,21 @@ if TYPE_CHECKING:
     import ibis
 
     from slapolicy.engine.facts import FactsStore
+    from slapolicy.policy.document import PolicyDocument
     from slapolicy.policy.excusals import Excusals
-    from slapolicy.policy.loader import PolicyDocument
     from slapolicy.policy.model import Clause
     from slapolicy.policy.periods import Period
 
 
 def judge_clause(con: ibis.BaseBackend, store: FactsStore, doc: PolicyDocument, clause: Clause,
                  period: Period, excusals: Excusals | None,
-                 suite: dict[str, dict[str, Any]] | None = None,
+                 suite: dict[str, dict[str, Any]] | None = None, *, verify: bool = True,
                  ) -> tuple[ClauseResult, list[BreachSource]]:
-    """Judge one clause's kept facts; a check that cannot be judged is ``error``."""
+    """Judge one clause's kept facts; a check that cannot be judged is ``error``.
+
+    ``verify=False`` judges kept facts again without pandera's schema pass and Great
+    Expectations (see ``engine.judge.judge_check``): the review form's fast path.
+    """
     kind = registry.get(clause.kind)
     params = doc.params_for(clause.id)
     verdicts: dict[str, CheckVerdict] = {}
@@ -47,14 +53,14 @@ def judge_clause(con: ibis.BaseBackend, store: FactsStore, doc: PolicyDocument, 
                 spec, threshold, entry.get("error") or "the kind measured no facts for this check")
             continue
         facts = store.table(con, clause.id, spec.name)
-        config = (suite or {}).get(f"{clause.id}:{spec.name}") or kind.expectation(
-            clause, params, spec)
+        config = ((suite or {}).get(f"{clause.id}:{spec.name}")
+                  or kind.expectation(clause, params, spec)) if verify else None
         try:
             verdict, judged = judge_check(
                 facts, clause.id, spec, threshold, mostly=clause.tolerance.mostly,
                 fail_below=clause.tolerance.fail_below,
                 row_check=kind.row_check(clause, params, spec), expectation=config,
-                excusals=excusals, notes=list(entry.get("notes", [])))
+                excusals=excusals, notes=list(entry.get("notes", [])), verify=verify)
         except Exception as e:  # one check's failure must not hide the others
             verdict = errored(spec, threshold, f"{type(e).__name__}: {e}")
         verdicts[spec.name] = verdict
@@ -101,3 +107,39 @@ def combine(clause: Clause, verdicts: dict[str, CheckVerdict]) -> ClauseResult:
         checks={n: v.to_dict() for n, v in verdicts.items()},
         **base,
     )
+
+
+@dataclass
+class Rejudged:
+    """A period judged again from its kept facts under a (possibly other) policy."""
+
+    period: Period
+    clauses: list[ClauseResult]
+    sources: list[BreachSource]
+
+
+def rejudge(facts_folder: Path, doc: PolicyDocument, *, excusals: Excusals | None = None,
+            con: ibis.BaseBackend | None = None, only: set[str] | None = None,
+            verify: bool = False) -> Rejudged:
+    """Judge an audited period's kept facts again under ``doc``'s thresholds and tolerances.
+
+    Nothing is measured: the facts are read in place from their Parquet files. The
+    clauses and checks must be those the facts were kept for (a threshold change, not a
+    new clause); a clause the facts do not hold is ``error`` with that reason.
+    """
+    import ibis
+
+    from slapolicy.engine.facts import FactsStore
+    from slapolicy.policy.periods import Period
+
+    store = FactsStore.open(facts_folder)
+    period = Period.parse(store.key["period"], doc.policy.periods.unit)
+    con = con or ibis.duckdb.connect()
+    clauses, sources = [], []
+    for clause in doc.policy.clauses:
+        if not clause.enabled or (only is not None and clause.id not in only):
+            continue
+        result, found = judge_clause(con, store, doc, clause, period, excusals, verify=verify)
+        clauses.append(result)
+        sources.extend(found)
+    return Rejudged(period, clauses, sources)

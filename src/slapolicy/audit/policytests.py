@@ -37,7 +37,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from slapolicy.audit.run import AuditRequest, audit_document
 from slapolicy.engine.contract import TABLES
 from slapolicy.errors import PolicyError
-from slapolicy.policy.loader import PolicyDocument
+from slapolicy.policy.document import PolicyDocument
 
 
 class _Strict(BaseModel):

@@ -292,12 +292,10 @@ def dispute_list(policy_path: Path, audits: Path) -> None:
                    f" (raised by {d['raised_by']}: {d['reason']})")
 
 
-from slapolicy.cli.trail import keys, run_due, sign, verify  # noqa: E402
+from slapolicy.cli.trail import COMMANDS  # noqa: E402
 
-main.add_command(keys)
-main.add_command(sign)
-main.add_command(verify)
-main.add_command(run_due)
+for _command in COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

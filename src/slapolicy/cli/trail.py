@@ -1,6 +1,6 @@
 """The audit-trail commands: ``keys new``, ``sign``, ``verify`` and ``run-due``.
 
-``slapolicy.cli.main`` attaches them to the ``slapolicy`` group (``attach(main)``).
+``slapolicy.cli.main`` adds them (``COMMANDS``) to the ``slapolicy`` group.
 Like ``slapolicy.cli.main``, only this module maps errors to exit codes.
 """
 
@@ -158,8 +158,3 @@ def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
 
 COMMANDS = (keys, sign, verify, run_due)
 
-
-def attach(group: click.Group) -> None:
-    """Add the audit-trail commands to ``group`` (the ``slapolicy`` command)."""
-    for command in COMMANDS:
-        group.add_command(command)

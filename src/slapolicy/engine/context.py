@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import ibis
     import ibis.expr.types as ir
 
-    from slapolicy.policy.loader import PolicyDocument
+    from slapolicy.policy.document import PolicyDocument
     from slapolicy.policy.periods import Period
 
 _SHOW_FAILURES = 10

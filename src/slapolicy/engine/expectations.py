@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from slapolicy.clauses.base import Direction
+    from slapolicy.clauses.spec import Direction
 
 
 @lru_cache(maxsize=1)

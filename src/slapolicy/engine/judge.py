@@ -141,14 +141,21 @@ def judged_table(facts: ir.Table, clause_id: str, check: CheckSpec, threshold: T
 
 def judge_check(facts: ir.Table, clause_id: str, check: CheckSpec, threshold: Threshold, *,
                 mostly: float, fail_below: float | None, row_check: Any,
-                expectation: dict[str, Any], excusals: Excusals | None = None,
-                notes: list[str] | None = None) -> tuple[CheckVerdict, ir.Table]:
-    """Judge one check; returns the verdict and the judged table (for breaches)."""
+                expectation: dict[str, Any] | None, excusals: Excusals | None = None,
+                notes: list[str] | None = None,
+                verify: bool = True) -> tuple[CheckVerdict, ir.Table]:
+    """Judge one check; returns the verdict and the judged table (for breaches).
+
+    ``verify`` (the audit) validates the facts' schema with pandera and takes the
+    verdict from Great Expectations, which must agree with the engine. Without it
+    (judging kept facts again, whose files are checked against their SHA-256), the
+    engine's own count decides under the same rule, ``compliance >= mostly``.
+    """
     from slapolicy.engine import expectations
     from slapolicy.engine.rowchecks import malformed
 
     name = f"{clause_id}:{check.name}"
-    problem = malformed(facts, name)
+    problem = malformed(facts, name) if verify else None
     if problem:
         return errored(check, threshold, problem), facts
     t = judged_table(facts, clause_id, check, threshold, row_check, excusals)
@@ -172,11 +179,17 @@ def judge_check(facts: ir.Table, clause_id: str, check: CheckSpec, threshold: Th
         reason = _not_measured_reason(check, int(row["in_scope"]), counts)
         return CheckVerdict(status="not_measured", message="; ".join([reason, *messages]),
                             **base), t  # type: ignore[arg-type]
+    compliance = counts["compliant"] / subjects
+    if not verify or expectation is None:
+        status = tolerance_status(compliance >= mostly, compliance, fail_below)
+        return CheckVerdict(status=status, compliance=compliance,
+                            great_expectations={"skipped": "judged again from kept facts"},
+                            message="; ".join(messages), **base), t  # type: ignore[arg-type]
     judged = t.filter((t.state == "compliant") | (t.state == "breach"))
     frame = judged.select("threshold", "observed").to_pyarrow().to_pandas()
     verdict = expectations.validate(frame, expectation)
-    compliance = counts["compliant"] / subjects
-    if verdict["unexpected_count"] != counts["breach"]:
+    if verdict["unexpected_count"] != counts["breach"] or bool(verdict["success"]) != (
+            compliance >= mostly):
         return CheckVerdict(
             status="error", great_expectations=verdict, compliance=compliance,
             message=(f"pandera found {counts['breach']} open breaches but Great Expectations "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from slapolicy.engine.contract import TABLES, ColumnSpec, TableSpec
 from slapolicy.errors import DataSourceError
@@ -55,10 +55,6 @@ class DataSource:
     @property
     def kind(self) -> str:
         return "folder" if self.location.is_dir() else "duckdb"
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "location": str(self.location),
-                "declared_zone": self.declared_zone}
 
 
 def load_into(con: duckdb.DuckDBPyConnection, source: DataSource) -> None:

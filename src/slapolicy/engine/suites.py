@@ -13,7 +13,7 @@ from typing import Any
 from slapolicy.clauses import registry
 from slapolicy.engine.expectations import suite_json
 from slapolicy.errors import StaleSuiteError
-from slapolicy.policy.loader import PolicyDocument
+from slapolicy.policy.document import PolicyDocument
 
 
 def compile_suite(doc: PolicyDocument) -> str:

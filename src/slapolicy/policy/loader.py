@@ -7,7 +7,6 @@ import hashlib
 import json
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +16,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from slapolicy.errors import PolicyError, UnknownClauseKindError
+from slapolicy.policy.document import PolicyDocument
 from slapolicy.policy.model import Policy
-
-
-@dataclass(frozen=True)
-class PolicyDocument:
-    """A validated policy with its identity: where it came from and its content hash."""
-
-    policy: Policy
-    content_hash: str
-    source: str = "<text>"
-    file_sha256: str | None = None
-    params: dict[str, BaseModel] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return self.policy.id
-
-    @property
-    def version(self) -> str:
-        return self.policy.version
-
-    def params_for(self, clause_id: str) -> BaseModel:
-        return self.params[clause_id]
 
 
 def load_policy(path: str | Path) -> PolicyDocument:

@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 from slapolicy.errors import LedgerError, LockTimeout
 
 if TYPE_CHECKING:
-    from slapolicy.policy.loader import PolicyDocument
+    from slapolicy.policy.document import PolicyDocument
 
 LEDGER_NAME = "ledger.jsonl"
 GENESIS = "0" * 64

@@ -28,7 +28,7 @@ from slapolicy.errors import ManifestError
 
 if TYPE_CHECKING:
     from slapolicy.engine.sources import DataSource
-    from slapolicy.policy.loader import PolicyDocument
+    from slapolicy.policy.document import PolicyDocument
 
 FORMAT = "slapolicy-manifest/1"
 TABLE_HASH = "slapolicy-table/1"
@@ -265,12 +265,6 @@ def revisions(base: Path) -> list[tuple[int, Path]]:
             if m and m.group("period") == base.name and path.is_dir() and int(m.group("n")) >= 2:
                 found.append((int(m.group("n")), path))
     return sorted(found)
-
-
-def parse_folder_name(name: str) -> tuple[str, int]:
-    """``"2020-02.r3"`` -> ``("2020-02", 3)``; ``"2020-02"`` -> ``("2020-02", 1)``."""
-    m = _REVISION.match(name)
-    return (m.group("period"), int(m.group("n"))) if m else (name, 1)
 
 
 def find_audit(audits_root: Path, policy_id: str, period: str) -> Path | None:

@@ -38,7 +38,7 @@ from slapolicy.trail.ledger import locked, utc_now
 from slapolicy.trail.manifest import find_audit
 
 if TYPE_CHECKING:
-    from slapolicy.policy.loader import PolicyDocument
+    from slapolicy.policy.document import PolicyDocument
     from slapolicy.trail.notebook import AuditOutputs
 
 RUN_LOCK = ".run-due.lock"
