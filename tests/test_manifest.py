@@ -195,10 +195,13 @@ def test_manifest_records_policy_suite_inputs_code_and_outputs(two_runs) -> None
     assert set(software["libraries"]) == set(LIBRARIES)
     assert software["libraries"]["duckdb"] and software["libraries"]["papermill"]
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["audit.html", "audit.ipynb", "breaches.csv", "manifest.json",
-                     "results.json", "signoff.html"]
-    assert sorted(manifest["outputs"]) == ["audit.html", "audit.ipynb", "breaches.csv",
-                                           "results.json"]
+    assert names == ["audit.html", "audit.ipynb", "breaches.csv", "breaches.parquet", "facts",
+                     "manifest.json", "results.json", "signoff.html"]
+    kept = sorted(f"facts/{p.name}" for p in (folder / "facts").iterdir())
+    # The kept facts are hashed audit content: one Parquet file per check, and the index.
+    assert "facts/index.json" in kept and len(kept) > 20
+    assert sorted(manifest["outputs"]) == sorted(["audit.html", "audit.ipynb", "breaches.csv",
+                                                  "breaches.parquet", "results.json", *kept])
     for name, out in manifest["outputs"].items():
         data = (folder / name).read_bytes()
         assert out["sha256"] == hashlib.sha256(data).hexdigest() and out["bytes"] == len(data)
