@@ -28,7 +28,7 @@ def test_index_names_what_determines_the_facts(data: Path, tmp_path: Path) -> No
     assert index["key"]["policy_hash"] == result.policy_hash
     assert index["key"]["period"] == "2020-03"
     assert index["key"]["as_of"] == "2020-03-31T20:00:00Z"
-    assert index["key"]["data"]["leads"]["rows"] == 13
+    assert index["key"]["data"]["tables"]["leads"]["rows"] == 13
     entry = index["checks"]["speed-to-lead:first-touch"]
     # 9 leads in scope: L01-L03, L07-L09, L11-L13 (webinar, awareness, no request and
     # February are out); the threshold is not among the columns.
@@ -69,3 +69,21 @@ def test_changed_facts_are_refused(data: Path, tmp_path: Path) -> None:  # noqa:
     kept.write_bytes(kept.read_bytes() + b"\0")
     with pytest.raises(FactsError, match="kept facts of speed-to-lead:first-touch are missing or changed"):
         rejudge(tmp_path / "a" / "facts", load_policy(POLICY))
+
+
+def test_the_data_digest_ignores_row_order_and_sees_a_changed_value(make_dataset) -> None:
+    from slapolicy.engine.context import Engine
+    from slapolicy.engine.sources import DataSource
+    from tests.test_speed_to_lead import LEADS, z
+
+    def digest(folder: str, leads: list) -> dict:
+        rows = [{"lead_id": lid, "created_at": z(t), "mql_at": z(t), "notified_at": z(t), **extra}
+                for lid, t, extra in leads]
+        return Engine.from_source(DataSource.from_arg(make_dataset(folder, leads=rows)))\
+            .fingerprint()["tables"]["leads"]
+
+    ordered = digest("a", LEADS)
+    assert digest("b", list(reversed(LEADS))) == ordered
+    changed = [(LEADS[0][0], "2020-03-02T14:00:01Z", {}), *LEADS[1:]]
+    assert digest("c", changed)["digest"] != ordered["digest"]
+    assert digest("c", changed)["rows"] == ordered["rows"] == 13

@@ -94,8 +94,10 @@ def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
 
 def _echo_run(out: Any, summary: dict[str, Any]) -> None:
     results = json.loads(out.results.read_text(encoding="utf-8"))
+    unmeasured = [c["clause_id"] for c in results["clauses"] if c["status"] == "not_measured"]
+    note = (f" - not measured: {', '.join(unmeasured)}" if unmeasured else "")
     click.echo(f"{results['policy']['id']} {results['period']['label']}: {summary['status']} - "
-               f"{summary['breaches']} open breach(es) - {out.html}")
+               f"{summary['breaches']} open breach(es){note} - {out.html}")
 
 
 def _instant(text: str | None) -> datetime | None:
