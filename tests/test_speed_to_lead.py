@@ -29,7 +29,8 @@ LEADS = [
     ("L09", "2020-03-31T19:30:00Z", {}),                               # not yet due
     ("L10", "2020-02-27T14:00:00Z", {}),                               # February
     ("L11", "2020-03-09T08:00:00Z", {"owner_id": "rep-uk"}),           # before London opens
-    ("L12", "2020-03-10T14:00:00Z", {}),                               # touched only before
+    ("L12", "2020-03-10T14:00:00Z",                                    # touched only before
+     {"created_at": z("2020-03-10T12:00:00Z")}),                       # notification
     ("L13", "2020-03-11T15:00:00Z", {"owner_id": None}),               # unassigned
 ]
 TOUCHES = [

@@ -36,8 +36,27 @@ def header_html(result: AuditResult) -> str:
         f"<table><tr><th>Policy version</th><td>{html.escape(result.policy_version)}</td></tr>"
         f"<tr><th>Policy content hash</th><td><code>{result.policy_hash}</code></td></tr>"
         f"<tr><th>Period (UTC)</th><td>{result.period_start} to {result.period_end}</td></tr>"
-        f"<tr><th>Data as of</th><td>{result.as_of}</td></tr></table></div>"
+        f"<tr><th>Data as of</th><td>{result.as_of}</td></tr></table>"
+        + data_quality_html(result) + "</div>"
     )
+
+
+def data_quality_html(result: AuditResult) -> str:
+    """Rows read, used and set aside per table, and why (``quarantine.csv`` lists each)."""
+    tables = result.data.get("tables") or {}
+    if not tables:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td class=\"num\">{t['read']:,}</td>"
+        f"<td class=\"num\">{t['used']:,}</td><td class=\"num\">{t['quarantined']:,}</td></tr>"
+        for name, t in sorted(tables.items()) if t.get("source"))
+    reasons = result.data.get("quarantine_reasons") or {}
+    why = ("<p>No row was set aside.</p>" if not reasons else
+           "<p>Rows set aside (every one is in <code>quarantine.csv</code>):</p><ul>"
+           + "".join(f"<li>{html.escape(r)}: {n:,}</li>" for r, n in sorted(reasons.items()))
+           + "</ul>")
+    return ("<h2>Data</h2><table><tr><th>Table</th><th>Rows read</th><th>Used</th>"
+            f"<th>Set aside</th></tr>{rows}</table>{why}")
 
 
 def clauses_html(clauses: list[ClauseResult]) -> str:

@@ -6,7 +6,7 @@ import json
 import logging
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from slapolicy.audit.history import load_history
@@ -18,8 +18,9 @@ from slapolicy.clauses import registry
 from slapolicy.engine.breaches import BreachSource, write_breaches
 from slapolicy.engine.context import AuditContext, Engine
 from slapolicy.engine.facts import FACTS_DIR, FactsStore
-from slapolicy.engine.sources import DataSource
+from slapolicy.engine.sources import DataSource, LoadReport
 from slapolicy.engine.suites import load_suite
+from slapolicy.errors import DataSourceError
 from slapolicy.policy.excusals import Excusals
 from slapolicy.policy.loader import PolicyDocument, load_policy
 from slapolicy.policy.model import Clause
@@ -86,10 +87,18 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     excusals = Excusals.for_period(doc.policy, period.label,
                                    request.exceptions_file(doc.id, period.label))
     source = DataSource.from_arg(request.data, request.data_zone)
-    engine = Engine.from_source(source)
-    ctx = AuditContext.build(doc, period, engine, as_of=request.as_of)
+    as_of = utc_naive(request.as_of) if request.as_of else None
+    # Without a given as-of, the data's latest instant is the as-of: a row from the future
+    # (after this run's clock) is quarantined so that it cannot move it. A given as-of is
+    # the user's statement; rows after it stay (later periods' data) and clauses treat
+    # what is not complete at as-of as open.
+    engine = Engine.from_source(
+        source, not_after=None if as_of else utc_naive(datetime.now(UTC)))
+    check_quarantine(engine.load, doc.policy.data.max_quarantined_share)
+    ctx = AuditContext.build(doc, period, engine, as_of=as_of)
     folder = request.output or Path(tempfile.mkdtemp(prefix=f"slapolicy-{doc.id}-{period.label}-"))
     folder.mkdir(parents=True, exist_ok=True)
+    engine.write_quarantine(folder)
     clauses = [c for c in doc.policy.clauses
                if c.enabled and (only is None or c.id in only)]
     store = FactsStore.create(folder / FACTS_DIR, {
@@ -119,7 +128,8 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
         period_end=end.isoformat() + "Z",
         as_of=ctx.as_of.isoformat() + "Z",
         data={"kind": source.kind, "declared_zone": source.declared_zone,
-              "exceptions": [Path(s).name if s != "policy" else s for s in excusals.sources]},
+              "exceptions": [Path(s).name if s != "policy" else s for s in excusals.sources],
+              **engine.load.to_dict()},
         clauses=results,
         folder=folder,
         standing=standing.body,
@@ -154,6 +164,29 @@ def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None
 
 
 FAILURE_FILE = "failure.json"
+
+
+def utc_naive(when: datetime) -> datetime:
+    """An instant as the engine holds it: naive UTC (a naive input is taken as UTC)."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def check_quarantine(load: LoadReport, max_share: float) -> None:
+    """Stop, listing every problem found, when a table has more bad rows than allowed."""
+    over = {n: t for n, t in load.tables.items()
+            if t.read and t.quarantined / t.read > max_share}
+    if not over:
+        return
+    tables = "; ".join(f"{n}: {t.quarantined} of {t.read} rows ({t.quarantined / t.read:.1%})"
+                       for n, t in sorted(over.items()))
+    reasons = "\n    ".join(f"{reason} ({count} row(s))" for reason, count in sorted(
+        load.reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    raise DataSourceError(
+        f"too many rows break the data contract ({tables}; the policy allows "
+        f"{max_share:.1%}). Every problem found:\n    {reasons}",
+        hint="correct the data at its source (docs/data-contract.md gives the rules), or "
+             "raise data.max_quarantined_share in the policy",
+    )
 
 
 def record_failure(folder: Path, error: BaseException) -> Path:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slapolicy.engine.clock import BusinessCalendar, segments_frame
 from slapolicy.engine.contract import TABLES, schemas
-from slapolicy.engine.sources import DataSource, load_into
+from slapolicy.engine.sources import QUARANTINE, DataSource, LoadReport, load_into
 from slapolicy.errors import ContractViolation, DataSourceError
 
 if TYPE_CHECKING:
@@ -29,20 +30,37 @@ _SHOW_FAILURES = 10
 class Engine:
     """An Ibis backend with one table per contract table."""
 
-    def __init__(self, backend: ibis.BaseBackend, source: DataSource | None = None) -> None:
+    def __init__(self, backend: ibis.BaseBackend, source: DataSource | None = None,
+                 load: LoadReport | None = None) -> None:
         self.backend = backend
         self.source = source
+        self.load = load or LoadReport({}, {})
         self._bounds: tuple[tuple[datetime, datetime] | None] | None = None
 
     @classmethod
-    def from_source(cls, source: DataSource) -> Engine:
+    def from_source(cls, source: DataSource, *, not_after: datetime | None = None) -> Engine:
+        """Load ``source``, quarantining rows that break the contract or come after
+        ``not_after`` (naive UTC), and check what is left against the contract."""
         import ibis
 
         backend = ibis.duckdb.connect()
-        load_into(backend.con, source)
-        engine = cls(backend, source)
+        report = load_into(backend.con, source, not_after=not_after)
+        engine = cls(backend, source, report)
         engine.validate_contract()
         return engine
+
+    def write_quarantine(self, folder: Path) -> dict[str, Path]:
+        """Every quarantined row, by the engine, to ``quarantine.parquet`` and ``.csv``."""
+        raw: Any = self.backend.con
+        out = {"quarantine.parquet": folder / "quarantine.parquet",
+               "quarantine.csv": folder / "quarantine.csv"}
+        select = (f'SELECT "table", "row", location, "key", "column", "value", reason '
+                  f'FROM {QUARANTINE} ORDER BY "table", "row", "column", reason')
+        for name, fmt in (("quarantine.parquet", "FORMAT parquet, COMPRESSION zstd"),
+                          ("quarantine.csv", "FORMAT csv, HEADER true")):
+            target = str(out[name].resolve()).replace("'", "''")
+            raw.execute(f"COPY ({select}) TO '{target}' ({fmt})").fetchall()
+        return out
 
     def table(self, name: str) -> ir.Table:
         return self.backend.table(name)

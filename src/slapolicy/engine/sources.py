@@ -1,16 +1,24 @@
 """Read input data (a folder of CSV/Parquet files, or a DuckDB file) into the engine.
 
-Every contract table is copied into an in-memory DuckDB database with the
-contract's types; timestamps become naive UTC. Nothing is dropped: a value that
-does not parse, a missing column or a naive timestamp without a declared zone
-stops the load with an error naming the file, column and first bad rows.
+Every contract table is typed into an in-memory DuckDB database with the contract's
+types; timestamps become naive UTC. A *row* that breaks the contract is quarantined,
+not dropped and not fatal: it is set aside with its reasons in ``_quarantine`` (table,
+row, key, column, value, reason) and the audit goes on with the rest, counting rows
+read = used + quarantined per table. A *table* that cannot be read (a missing file or
+column, naive timestamps with no declared zone) stops the load with an error naming
+the file and column.
+
+Instants: values with an offset or ``Z`` are exact; naive date-times and date-only
+values are wall time in the declared zone (a date-only value is that day's midnight
+there); without a declared zone they are refused, never guessed to be UTC.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slapolicy.engine.contract import TABLES, ColumnSpec, TableSpec
 from slapolicy.errors import DataSourceError
@@ -22,7 +30,10 @@ _SQL_TYPES = {
     "string": "VARCHAR", "timestamp": "TIMESTAMP", "date": "DATE",
     "int64": "BIGINT", "float64": "DOUBLE", "boolean": "BOOLEAN",
 }
-_OFFSET = r"([+-]\d\d(:?\d\d)?|Z|UTC)$"
+# An offset only counts after a time of day: "2017-03-01" ends in "-01", which is a day.
+_OFFSET = r"\d\d:\d\d(:\d\d(\.\d+)?)?\s*([+-]\d\d(:?\d\d)?|Z|UTC)$"
+_DATE_ONLY = r"^\d{4}-\d{2}-\d{2}$"
+_INTEGER = r"^[+-]?[0-9]+$"
 _SHOW_BAD_ROWS = 5
 
 
@@ -57,9 +68,48 @@ class DataSource:
         return "folder" if self.location.is_dir() else "duckdb"
 
 
-def load_into(con: duckdb.DuckDBPyConnection, source: DataSource) -> None:
-    """Create one typed table per contract table in ``con`` (an in-memory database)."""
+@dataclass(frozen=True)
+class TableLoad:
+    """How one contract table was read: rows read = rows used + rows quarantined."""
+
+    name: str
+    where: str | None
+    read: int
+    used: int
+    quarantined: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.where, "read": self.read, "used": self.used,
+                "quarantined": self.quarantined}
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """Every table's counts and the quarantined rows' reasons (in ``_quarantine``)."""
+
+    tables: dict[str, TableLoad]
+    reasons: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tables": {n: t.to_dict() for n, t in sorted(self.tables.items())},
+                "quarantine_reasons": dict(sorted(self.reasons.items()))}
+
+
+QUARANTINE = "_quarantine"
+
+
+def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
+              not_after: datetime | None = None) -> LoadReport:
+    """Create one typed table per contract table in ``con`` (an in-memory database).
+
+    Rows that break the contract go to ``_quarantine`` instead; so do rows with an
+    instant after ``not_after`` (the run's clock, when the audit takes its as-of from the
+    data), which would otherwise move the default as-of into the future.
+    """
     con.execute("SET TimeZone='UTC'")
+    con.execute(f"CREATE OR REPLACE TABLE {QUARANTINE} (\"table\" VARCHAR, \"row\" BIGINT, "
+                "location VARCHAR, \"key\" VARCHAR, \"column\" VARCHAR, \"value\" VARCHAR, "
+                "reason VARCHAR)")
     if source.kind == "duckdb":
         try:
             con.execute(f"ATTACH '{_quote(source.location)}' AS src (READ_ONLY)")
@@ -68,17 +118,22 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource) -> None:
                 f"cannot open as a DuckDB database: {e}", source=str(source.location),
                 hint="pass a DuckDB file, or a folder of CSV/Parquet files",
             ) from e
+    tables: dict[str, TableLoad] = {}
     try:
         for spec in TABLES.values():
             found = _raw_relation(con, source, spec)
             if found is None:
                 _create_empty(con, spec)
+                tables[spec.name] = TableLoad(spec.name, None, 0, 0, 0)
                 continue
             raw, where = found
-            _create_typed(con, source, spec, raw, where)
+            tables[spec.name] = _create_typed(con, source, spec, raw, where, not_after)
     finally:
         if source.kind == "duckdb":
             con.execute("DETACH src")
+    reasons = dict(con.execute(
+        f"SELECT \"table\" || ': ' || reason, count(*) FROM {QUARANTINE} GROUP BY 1").fetchall())
+    return LoadReport(tables, {k: int(v) for k, v in reasons.items()})
 
 
 def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
@@ -116,7 +171,8 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
         )
     path = _quote(found[0])
     if found[0].suffix == ".csv":
-        return f"read_csv('{path}', header=true, all_varchar=true)", str(found[0])
+        return (f"read_csv('{path}', header=true, all_varchar=true, null_padding=true)",
+                str(found[0]))
     return f"read_parquet('{path}')", str(found[0])
 
 
@@ -126,7 +182,7 @@ def _create_empty(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 
 
 def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: TableSpec,
-                  raw: str, where: str) -> None:
+                  raw: str, where: str, not_after: datetime | None) -> TableLoad:
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _raw AS "
@@ -147,79 +203,171 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
             f"missing column(s) {', '.join(missing)}", source=where, table=spec.name,
             hint="add them; docs/data-contract.md lists every column and its type",
         )
-    exprs = {c.name: _typed_expr(c, types[c.name], source, where, spec) for c in spec.columns}
+    is_csv = where.endswith(".csv")
     for c in spec.columns:
-        _check_cast(con, c, exprs[c.name], where, spec, where.endswith(".csv"))
+        if c.type == "timestamp" and source.declared_zone is None:
+            _refuse_naive(con, c, types[c.name], where, spec)
+    exprs = {c.name: _typed_expr(c, types[c.name], source) for c in spec.columns}
+    problems = [p for c in spec.columns for p in _problems(c, exprs[c.name])]
     select = ", ".join(f'{exprs[c.name]} AS "{c.name}"' for c in spec.columns)
+    listed = "[" + ", ".join(problems) + "]" if problems else "[]"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT _row, {select}, "
+                f"list_filter({listed}, lambda p: p IS NOT NULL) AS _problems FROM _raw")
+    _flag_rows(con, spec, not_after)
+    key = " || '/' || ".join(f"coalesce(CAST(\"{k}\" AS VARCHAR), '')" for k in spec.key)
+    location = ("'line ' || CAST(_row + 1 AS VARCHAR)" if is_csv
+                else "'row ' || CAST(_row AS VARCHAR)")
+    con.execute(
+        f"INSERT INTO {QUARANTINE} SELECT '{spec.name}', _row, {location}, {key}, "
+        f"p.column, p.value, p.reason FROM (SELECT *, unnest(_problems) AS p FROM _typed "
+        f"WHERE len(_problems) > 0)")
+    cols = ", ".join(f'"{c.name}"' for c in spec.columns)
     order = ", ".join(f'"{k}"' for k in spec.key)
-    con.execute(f'CREATE OR REPLACE TABLE "{spec.name}" AS SELECT {select} FROM _raw '
-                f"ORDER BY {order}")
+    con.execute(f'CREATE OR REPLACE TABLE "{spec.name}" AS SELECT {cols} FROM _typed '
+                f"WHERE len(_problems) = 0 ORDER BY {order}")
+    ((read, bad),) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE len(_problems) > 0) FROM _typed").fetchall()
     con.execute("DROP TABLE _raw")
+    con.execute("DROP TABLE _typed")
+    return TableLoad(spec.name, where, int(read), int(read) - int(bad), int(bad))
 
 
-def _typed_expr(c: ColumnSpec, raw_type: str, source: DataSource, where: str,
-                spec: TableSpec) -> str:
+def _problem(cond: str, column: str, value: str, reason: str) -> str:
+    return (f"CASE WHEN {cond} THEN {{'column': '{column}', 'value': {value}, "
+            f"'reason': {reason}}} END")
+
+
+def _problems(c: ColumnSpec, typed: str) -> list[str]:
+    """Per-row checks of one column, each a struct (column, value, reason) or NULL."""
     col = f'"{c.name}"'
+    text = f"CAST({col} AS VARCHAR)"
+    present = f"({col} IS NOT NULL AND trim({text}) <> '')"
+    out = [_problem(f"{present} AND ({typed}) IS NULL", c.name, text,
+                    f"'not {_A[c.type]}'")]
+    if not c.nullable:
+        out.append(_problem(f"NOT {present}", c.name, "NULL", "'missing (the column is required)'"))
+    if c.allowed is not None:
+        allowed = ", ".join(f"'{v}'" for v in c.allowed)
+        out.append(_problem(f"({typed}) IS NOT NULL AND ({typed}) NOT IN ({allowed})", c.name,
+                            text, f"'not one of: {', '.join(c.allowed)}'"))
+    if c.min_value is not None:
+        out.append(_problem(f"({typed}) < {c.min_value}", c.name, text,
+                            f"'below the minimum {c.min_value:g}'"))
+    return out
+
+
+_A = {"string": "text", "timestamp": "an instant (ISO 8601)", "date": "a date (YYYY-MM-DD)",
+      "int64": "an integer", "float64": "a finite number", "boolean": "true or false"}
+
+
+def _flag_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec,
+               not_after: datetime | None) -> None:
+    """Row rules across columns and tables: keys, references, instants in order."""
+    clean = "len(_problems) = 0"
+    keys = ", ".join(f'"{k}"' for k in spec.key)
+    rules: list[str] = [_problem(f"count(*) OVER (PARTITION BY {keys}) > 1", ",".join(spec.key),
+                                 " || '/' || ".join(f'CAST("{k}" AS VARCHAR)' for k in spec.key),
+                                 "'duplicate key (every row with it is set aside)'")]
+    for col, other, other_col in spec.references:
+        missing = f'"{col}" IS NOT NULL AND "{col}" NOT IN (SELECT "{other_col}" FROM "{other}")'
+        set_aside = (f'"{col}" IN (SELECT "key" FROM {QUARANTINE} WHERE "table" = \'{other}\')')
+        rules.append(_problem(f"{missing} AND {set_aside}", col, f'"{col}"',
+                              f"'its row in {other} was set aside'"))
+        rules.append(_problem(f"{missing} AND NOT ({set_aside})", col, f'"{col}"',
+                              f"'not in {other}'"))
+    for col, other, other_col, when, other_when in _ORDER_RULES.get(spec.name, ()):
+        rules.append(_problem(
+            f'"{when}" < (SELECT o."{other_when}" FROM "{other}" o WHERE o."{other_col}" = '
+            f'_typed."{col}")', when, f'CAST("{when}" AS VARCHAR)',
+            f"'before its {_SINGULAR.get(other, other)}''s {other_when}'"))
+    if not_after is not None:
+        limit = not_after.strftime("%Y-%m-%d %H:%M:%S.%f")
+        for c in spec.columns:
+            if c.type == "timestamp":
+                rules.append(_problem(f'"{c.name}" > TIMESTAMP \'{limit}\'', c.name,
+                                      f'CAST("{c.name}" AS VARCHAR)',
+                                      f"'in the future (after {limit[:19]}Z, when the audit ran)'"))
+    listed = "[" + ", ".join(rules) + "]"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT * REPLACE ("
+                f"CASE WHEN {clean} THEN list_filter({listed}, lambda p: p IS NOT NULL) "
+                f"ELSE _problems END AS _problems) FROM _typed")
+
+
+#: (column, parent table, parent key, instant, parent's instant): the row's instant may not
+#: come before its parent's. A stage entered before its opportunity was created is set
+#: aside. Activities and opportunities before their lead's ``created_at`` are kept: CRMs
+#: often create the lead record after the first touch (and the clauses that compare them
+#: only count what happens after the clock starts).
+_SINGULAR = {"leads": "lead", "opportunities": "opportunity"}
+_ORDER_RULES: dict[str, tuple[tuple[str, str, str, str, str], ...]] = {
+    "opportunity_stages": (("opportunity_id", "opportunities", "opportunity_id", "entered_at",
+                            "created_at"),),
+}
+
+
+def _typed_expr(c: ColumnSpec, raw_type: str, source: DataSource) -> str:
+    col = f'"{c.name}"'
+    if c.type == "boolean" and raw_type == "VARCHAR":
+        return (f"CASE lower(trim({col})) WHEN 'true' THEN true WHEN 'false' THEN false "
+                f"WHEN '1' THEN true WHEN '0' THEN false WHEN 'yes' THEN true "
+                f"WHEN 'no' THEN false END")
+    if c.type == "int64":
+        # Never rounded: 49.5 is not an integer, 50.0 is 50.
+        text = f"trim(CAST({col} AS VARCHAR))"
+        as_double = f"TRY_CAST({text} AS DOUBLE)"
+        return (f"CASE WHEN regexp_matches({text}, '{_INTEGER}') THEN TRY_CAST({text} AS BIGINT) "
+                f"WHEN {as_double} = floor({as_double}) AND isfinite({as_double}) "
+                f"THEN TRY_CAST({as_double} AS BIGINT) END")
+    if c.type == "float64":
+        v = (f"TRY_CAST(NULLIF(trim({col}), '') AS DOUBLE)" if raw_type == "VARCHAR"
+             else f"TRY_CAST({col} AS DOUBLE)")
+        return f"CASE WHEN isfinite({v}) THEN {v} END"
     if c.type != "timestamp":
-        if c.type == "boolean" and raw_type == "VARCHAR":
-            return (f"CASE lower(trim({col})) WHEN 'true' THEN true WHEN 'false' THEN false "
-                    f"WHEN '1' THEN true WHEN '0' THEN false WHEN 'yes' THEN true "
-                    f"WHEN 'no' THEN false WHEN '' THEN NULL END")
         if raw_type == "VARCHAR":
             return f"TRY_CAST(NULLIF(trim({col}), '') AS {_SQL_TYPES[c.type]})"
         return f"TRY_CAST({col} AS {_SQL_TYPES[c.type]})"
     zone = source.declared_zone
     if raw_type.startswith("TIMESTAMP WITH TIME ZONE"):
         return f"timezone('UTC', {col})"
-    if raw_type.startswith("TIMESTAMP"):
-        if zone is None:
-            raise _naive(where, spec, c)
-        return f"timezone('UTC', timezone('{zone}', {col}))"
+    if raw_type.startswith("TIMESTAMP") or raw_type == "DATE":
+        # Naive date-times and dates are wall time in the declared zone (checked present).
+        return f"timezone('UTC', timezone('{zone}', CAST({col} AS TIMESTAMP)))"
     if raw_type == "VARCHAR":
         v = f"NULLIF(trim({col}), '')"
         naive = (f"timezone('UTC', timezone('{zone}', TRY_CAST({v} AS TIMESTAMP)))"
                  if zone else "NULL")
         return (f"CASE WHEN regexp_matches({v}, '{_OFFSET}') "
                 f"THEN timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)) ELSE {naive} END")
-    raise DataSourceError(
-        f"has type {raw_type}, not a timestamp", source=where, table=spec.name, column=c.name,
-        hint="store instants as TIMESTAMPTZ, or ISO-8601 text with an offset (2026-10-01T09:00Z)",
-    )
+    return "CAST(NULL AS TIMESTAMP)"  # every value is quarantined as not an instant
 
 
 def _naive(where: str, spec: TableSpec, c: ColumnSpec) -> DataSourceError:
     return DataSourceError(
-        "holds timestamps without a time zone, and the source declares none",
-        source=where, table=spec.name, column=c.name,
+        "holds timestamps without a time zone (date-times or dates), and the source declares "
+        "none", source=where, table=spec.name, column=c.name,
         hint="write offsets (2026-10-01T09:00:00+00:00) or declare the zone with "
              "--data-zone America/New_York",
     )
 
 
-def _check_cast(con: duckdb.DuckDBPyConnection, c: ColumnSpec, expr: str, where: str,
-                spec: TableSpec, is_csv: bool) -> None:
+def _refuse_naive(con: duckdb.DuckDBPyConnection, c: ColumnSpec, raw_type: str, where: str,
+                  spec: TableSpec) -> None:
+    """Without a declared zone, a naive instant cannot be placed: refuse the table."""
     col = f'"{c.name}"'
-    raw_present = f"{col} IS NOT NULL AND trim(CAST({col} AS VARCHAR)) <> ''"
-    text = f"trim(CAST({col} AS VARCHAR))"
-    bad = con.execute(
-        f"SELECT _row, CAST({col} AS VARCHAR), TRY_CAST({text} AS TIMESTAMP) IS NOT NULL "
-        f"FROM _raw WHERE {raw_present} AND ({expr}) IS NULL ORDER BY _row "
-        f"LIMIT {_SHOW_BAD_ROWS}"
-    ).fetchall()
-    if bad:
-        # A valid wall time without an offset fails only for want of a zone; anything else
-        # (a typo, "not-a-date") is a bad value, reported by line like any other.
-        if c.type == "timestamp" and any(
-            parses and not _has_offset(str(v)) for _, v, parses in bad
-        ):
+    if raw_type.startswith("TIMESTAMP WITH TIME ZONE"):
+        return
+    if raw_type.startswith("TIMESTAMP") or raw_type == "DATE":
+        ((n,),) = con.execute(f"SELECT count({col}) FROM _raw").fetchall()
+        if n:
             raise _naive(where, spec, c)
-        rows = ", ".join(f"{'line ' + str(r + 1) if is_csv else 'row ' + str(r)}: {v!r}"
-                         for r, v, _ in bad)
-        raise DataSourceError(
-            f"values that are not {c.type}: {rows}", source=where, table=spec.name,
-            column=c.name, hint=f"correct those values to {c.type}; "
-                                "docs/data-contract.md gives each column's type",
-        )
+        return
+    if raw_type == "VARCHAR":
+        v = f"NULLIF(trim({col}), '')"
+        rows = con.execute(
+            f"SELECT _row FROM _raw WHERE {v} IS NOT NULL AND NOT regexp_matches({v}, "
+            f"'{_OFFSET}') AND TRY_CAST({v} AS TIMESTAMP) IS NOT NULL LIMIT 1").fetchall()
+        if rows:
+            raise _naive(where, spec, c)
 
 
 def _has_offset(value: str) -> bool:

@@ -71,6 +71,15 @@ class ReviewTriggers(Spec):
     mql_to_sql_rate_below: float | None = Field(None, ge=0, le=1)
 
 
+class DataRules(Spec):
+    """How much bad input an audit tolerates before it stops."""
+
+    max_quarantined_share: float = Field(
+        0.02, ge=0, le=1,
+        description="largest share of any table's rows that may be quarantined (set aside for "
+                    "breaking the data contract) before the audit stops with every problem listed")
+
+
 class Review(Spec):
     cadence: Literal["monthly", "quarterly", "semiannual", "annual"] = "quarterly"
     last_reviewed: date | None = None
@@ -377,6 +386,7 @@ class Policy(Spec):
     currency: str = "USD"
     review: Review = Review()
     periods: Periods = Periods()
+    data: DataRules = DataRules()
     teams: dict[str, Team]
     people: list[Person] = Field(default_factory=list)
     signoff: SignOff = SignOff()
