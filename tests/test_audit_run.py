@@ -38,7 +38,8 @@ def executed(demo_db: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_notebook_writes_every_file(executed) -> None:
     names = sorted(p.name for p in executed.folder.iterdir())
     assert names == ["audit.html", "audit.ipynb", "breaches.csv", "breaches.parquet", "facts",
-                     "manifest.json", "results.json", "signoff.html"]
+                     "manifest.json", "quarantine.csv", "quarantine.parquet", "results.json",
+                     "signoff.html"]
     kept = sorted(p.name for p in (executed.folder / "facts").iterdir())
     assert "index.json" in kept and "speed-to-lead.first-touch.parquet" in kept
     assert not [p for p in executed.folder.parent.iterdir() if p.name.startswith(".")]

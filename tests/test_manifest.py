@@ -184,10 +184,11 @@ def test_manifest_records_policy_suite_inputs_code_and_outputs(two_runs) -> None
     assert {k: v for k, v in inputs.items() if k != "source"} == table_hashes(
         DataSource.from_arg(ws / "demo.duckdb"))
     assert inputs["source"] == {"kind": "duckdb", "location": str(ws / "demo.duckdb"),
-                                "declared_zone": None}
+                                "declared_zone": None, "mapping": None}
     assert manifest["audit"] == {"policy_id": "company-a", "period": "2020-01", "revision": 1,
                                  "folder": "2020-01", "supersedes": None, "reason": None}
-    assert set(manifest["parameters"]) == {"policy", "period", "data", "data_zone", "as_of",
+    assert set(manifest["parameters"]) == {"policy", "period", "data", "data_zone", "mapping",
+                                           "as_of",
                                            "expectations", "exceptions", "audits", "notebook"}
     software = manifest["software"]
     assert software["slapolicy"] == "0.1.0"
@@ -196,12 +197,14 @@ def test_manifest_records_policy_suite_inputs_code_and_outputs(two_runs) -> None
     assert software["libraries"]["duckdb"] and software["libraries"]["papermill"]
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["audit.html", "audit.ipynb", "breaches.csv", "breaches.parquet", "facts",
-                     "manifest.json", "results.json", "signoff.html"]
+                     "manifest.json", "quarantine.csv", "quarantine.parquet", "results.json",
+                     "signoff.html"]
     kept = sorted(f"facts/{p.name}" for p in (folder / "facts").iterdir())
     # The kept facts are hashed audit content: one Parquet file per check, and the index.
     assert "facts/index.json" in kept and len(kept) > 20
     assert sorted(manifest["outputs"]) == sorted(["audit.html", "audit.ipynb", "breaches.csv",
-                                                  "breaches.parquet", "results.json", *kept])
+                                                  "breaches.parquet", "quarantine.csv",
+                                                  "quarantine.parquet", "results.json", *kept])
     for name, out in manifest["outputs"].items():
         data = (folder / name).read_bytes()
         assert out["sha256"] == hashlib.sha256(data).hexdigest() and out["bytes"] == len(data)

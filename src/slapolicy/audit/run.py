@@ -44,6 +44,7 @@ class AuditRequest:
     period: str
     data: Path
     data_zone: str | None = None
+    mapping: str | None = None
     as_of: datetime | None = None
     expectations: Path | None = None
     exceptions: Path | None = None
@@ -86,7 +87,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     suite = load_suite(request.expectations_dir(), doc) if compiled else None
     excusals = Excusals.for_period(doc.policy, period.label,
                                    request.exceptions_file(doc.id, period.label))
-    source = DataSource.from_arg(request.data, request.data_zone)
+    source = DataSource.from_arg(request.data, request.data_zone, request.mapping)
     as_of = utc_naive(request.as_of) if request.as_of else None
     # Without a given as-of, the data's latest instant is the as-of: a row from the future
     # (after this run's clock) is quarantined so that it cannot move it. A given as-of is
@@ -128,6 +129,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
         period_end=end.isoformat() + "Z",
         as_of=ctx.as_of.isoformat() + "Z",
         data={"kind": source.kind, "declared_zone": source.declared_zone,
+              "mapping": source.mapping,
               "exceptions": [Path(s).name if s != "policy" else s for s in excusals.sources],
               **engine.load.to_dict()},
         clauses=results,

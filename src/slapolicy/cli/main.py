@@ -42,6 +42,9 @@ def main() -> None:
               help="Folder of <table>.csv/.parquet files, a DuckDB file, or a "
                    "postgresql://user@host:port/db URL (password from the environment).")
 @click.option("--data-zone", default=None, help="IANA zone of naive timestamps in the data.")
+@click.option("--mapping", default=None,
+              help="CRM export mapping for a --data folder of export files: hubspot, "
+                   "salesforce, or a mapping YAML file (see docs/crm-exports.md).")
 @click.option("--as-of", default=None, help="ISO instant (UTC) the data is complete to.")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
               show_default=True, help="Root folder of audits.")
@@ -57,12 +60,13 @@ def main() -> None:
               help="Why the period is audited again (required when its audit is signed; "
                    "recorded in the ledger).")
 def audit(policy_path: Path, period: str, data: str, data_zone: str | None,
-          as_of: str | None, audits: Path, notebook: Path, expectations: Path | None,
-          exceptions: Path | None, backfill: bool, reason: str | None) -> None:
+          mapping: str | None, as_of: str | None, audits: Path, notebook: Path,
+          expectations: Path | None, exceptions: Path | None, backfill: bool,
+          reason: str | None) -> None:
     """Audit one period: run the notebook, write audits/<policy>/<period>/."""
     try:
         code = _audit_one(policy_path, period, data, data_zone, as_of, audits, notebook,
-                          expectations, exceptions, backfill, reason)
+                          expectations, exceptions, backfill, reason, mapping)
     except SlapolicyError as e:
         _fail(e)
     sys.exit(code)
@@ -71,13 +75,14 @@ def audit(policy_path: Path, period: str, data: str, data_zone: str | None,
 def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
                as_of: str | None, audits: Path, notebook: Path,
                expectations: Path | None = None, exceptions: Path | None = None,
-               backfill: bool = False, reason: str | None = None) -> int:
+               backfill: bool = False, reason: str | None = None,
+               mapping: str | None = None) -> int:
     from slapolicy.errors import HistoryMissingError
     from slapolicy.trail.scheduler import run_audit
 
     when = _instant(as_of)
     kwargs = dict(audits=audits, notebook=notebook, data_zone=data_zone, as_of=when,
-                  expectations=expectations)
+                  expectations=expectations, mapping=mapping)
     try:
         out, summary = run_audit(policy_path, period, data, exceptions=exceptions,
                                  reason=reason, **kwargs)  # type: ignore[arg-type]

@@ -115,13 +115,16 @@ def verify(audit_dir: Path | None, everything: bool, audits: Path) -> None:
 @click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to wait for another run-due to finish before giving up (exit 4).")
 @click.option("--data-zone", default=None, help="IANA zone of naive timestamps in the data.")
+@click.option("--mapping", default=None,
+              help="CRM export mapping for a --data folder of export files: hubspot, "
+                   "salesforce, or a mapping YAML file (see docs/crm-exports.md).")
 @click.option("--notebook", type=click.Path(path_type=Path),
               default=Path("notebooks/audit.ipynb"), show_default=True)
 @click.option("--expectations", type=click.Path(path_type=Path), default=None,
               help="Folder of compiled suites [default: expectations/ beside policies/].")
 def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
-            now_text: str | None, wait: float, data_zone: str | None, notebook: Path,
-            expectations: Path | None) -> None:
+            now_text: str | None, wait: float, data_zone: str | None, mapping: str | None,
+            notebook: Path, expectations: Path | None) -> None:
     """Audit every closed period that has no audit yet, oldest first (for cron/timers).
 
     Exit codes: 0 clean or nothing due; 1 breaches found; 2 policy, data or usage
@@ -148,7 +151,8 @@ def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
 
     try:
         report = run(policy_path, data, audits=audits, notebook=notebook, until=until, now=now,
-                     wait=wait, data_zone=data_zone, expectations=expectations, on_period=show)
+                     wait=wait, data_zone=data_zone, expectations=expectations, mapping=mapping,
+                     on_period=show)
     except SlapolicyError as e:
         _fail(e)
     if not report.due:

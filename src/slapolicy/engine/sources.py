@@ -43,9 +43,13 @@ class DataSource:
 
     location: Path
     declared_zone: str | None = None
+    #: A CRM export mapping (a shipped name such as ``hubspot``, or a YAML file) that turns
+    #: the export files in ``location`` into the contract's tables.
+    mapping: str | None = None
 
     @classmethod
-    def from_arg(cls, location: str | Path, declared_zone: str | None = None) -> DataSource:
+    def from_arg(cls, location: str | Path, declared_zone: str | None = None,
+                 mapping: str | None = None) -> DataSource:
         p = Path(location)
         if not p.exists():
             raise DataSourceError(
@@ -61,10 +65,20 @@ class DataSource:
             except (ZoneInfoNotFoundError, ValueError) as e:
                 raise DataSourceError(f"unknown time zone {declared_zone!r}", source=str(p),
                                       hint="declare an IANA zone, e.g. America/New_York") from e
-        return cls(p, declared_zone)
+        if mapping is not None:
+            if not p.is_dir():
+                raise DataSourceError("a mapping reads a folder of export files", source=str(p),
+                                      hint="pass --data the folder that holds the export")
+            from slapolicy.engine.mappings import load_mapping
+
+            mapping = _resolve_mapping(mapping)
+            load_mapping(mapping)  # a bad mapping is refused here, before a kernel starts
+        return cls(p, declared_zone, mapping)
 
     @property
     def kind(self) -> str:
+        if self.mapping is not None:
+            return f"export ({self.mapping})"
         return "folder" if self.location.is_dir() else "duckdb"
 
 
@@ -96,6 +110,7 @@ class LoadReport:
 
 
 QUARANTINE = "_quarantine"
+SLA_FOLDER = "sla"
 
 
 def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
@@ -119,9 +134,16 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
                 hint="pass a DuckDB file, or a folder of CSV/Parquet files",
             ) from e
     tables: dict[str, TableLoad] = {}
+    mapped: dict[str, tuple[str, str]] = {}
+    if source.mapping is not None:
+        from slapolicy.engine.mappings import load_mapping, mapped_relations
+
+        mapping = load_mapping(source.mapping)
+        mapped = mapped_relations(con, source.location, mapping)
     try:
         for spec in TABLES.values():
-            found = _raw_relation(con, source, spec)
+            # Tables the mapping does not provide are read as <table>.csv/.parquet there.
+            found = mapped.get(spec.name) or _raw_relation(con, source, spec)
             if found is None:
                 _create_empty(con, spec)
                 tables[spec.name] = TableLoad(spec.name, None, 0, 0, 0)
@@ -153,7 +175,10 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
             source=str(source.location), table=spec.name,
             hint=f"add a table named {spec.name}; see docs/data-contract.md",
         )
-    found = [source.location / f"{spec.name}.{ext}" for ext in ("csv", "parquet")]
+    # Beside a CRM export, the tables no mapping provides (the SLA's own feedback and
+    # meetings, web traffic) sit in its sla/ folder, apart from the CRM's files.
+    folder = source.location / SLA_FOLDER if source.mapping else source.location
+    found = [folder / f"{spec.name}.{ext}" for ext in ("csv", "parquet")]
     found = [p for p in found if p.exists()]
     if len(found) > 1:
         raise DataSourceError(
@@ -163,10 +188,10 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
     if not found:
         if not spec.required:
             return None
-        present = sorted(p.name for p in source.location.iterdir() if p.is_file())
+        present = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
         raise DataSourceError(
             f"no {spec.name}.csv or {spec.name}.parquet (found: {', '.join(present) or 'none'})",
-            source=str(source.location), table=spec.name,
+            source=str(folder), table=spec.name,
             hint=f"add {spec.name}.csv or {spec.name}.parquet; see docs/data-contract.md",
         )
     path = _quote(found[0])
@@ -368,6 +393,19 @@ def _refuse_naive(con: duckdb.DuckDBPyConnection, c: ColumnSpec, raw_type: str, 
             f"'{_OFFSET}') AND TRY_CAST({v} AS TIMESTAMP) IS NOT NULL LIMIT 1").fetchall()
         if rows:
             raise _naive(where, spec, c)
+
+
+def _resolve_mapping(mapping: str) -> str:
+    """A mapping file (given as a path, or as a name in the workspace's ``mappings/``) as an
+    absolute path, so that a kernel in another folder finds the same file; a shipped name
+    stays a name."""
+    if mapping.endswith((".yaml", ".yml")) or "/" in mapping:
+        return str(Path(mapping).resolve())
+    for ext in (".yaml", ".yml"):
+        local = Path.cwd() / "mappings" / f"{mapping}{ext}"
+        if local.is_file():
+            return str(local.resolve())
+    return mapping
 
 
 def _has_offset(value: str) -> bool:

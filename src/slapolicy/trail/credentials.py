@@ -178,8 +178,8 @@ def scrubbed_environ(names: tuple[str, ...] = KERNEL_SCRUB) -> Iterator[None]:
 
 
 @contextmanager
-def open_data(data: str | os.PathLike[str],
-              data_zone: str | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
+def open_data(data: str | os.PathLike[str], data_zone: str | None = None,
+              mapping: str | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
     """The local data path an audit kernel reads, and a description safe to record.
 
     A folder or DuckDB file is used as it is. A PostgreSQL URL is read into a
@@ -189,9 +189,9 @@ def open_data(data: str | os.PathLike[str],
 
     text = os.fspath(data)
     if not is_postgres_url(text):
-        source = DataSource.from_arg(text, data_zone)
+        source = DataSource.from_arg(text, data_zone, mapping)
         yield source.location, {"kind": source.kind, "location": text,
-                                "declared_zone": data_zone}
+                                "declared_zone": data_zone, "mapping": mapping}
         return
     loc = PgLocation.parse(text)
     _check_zone(loc, data_zone)

@@ -40,7 +40,8 @@ UNHASHED = frozenset({MANIFEST, SIGNATURES, SIGNOFF_HTML})
 #: Outputs a re-run on the same inputs reproduces byte for byte. The executed
 #: notebook holds papermill's run metadata (start and end times, durations, the
 #: staging path), so its hash identifies the run, not the result.
-REPRODUCIBLE = frozenset({"results.json", "breaches.csv", "breaches.parquet", "audit.html"})
+REPRODUCIBLE = frozenset({"results.json", "breaches.csv", "breaches.parquet", "quarantine.csv",
+                          "quarantine.parquet", "audit.html"})
 LIBRARIES = ("pandas", "numpy", "pyarrow", "duckdb", "ibis-framework", "sqlglot", "pandera",
              "great_expectations", "pydantic", "papermill", "nbconvert", "nbclient",
              "ipykernel", "cryptography")

@@ -114,6 +114,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
             "data": str(request.data.resolve()),
             "output": str(staging.resolve()),
             "data_zone": request.data_zone or "",
+            "mapping": request.mapping or "",
             "as_of": request.as_of.isoformat() if request.as_of else "",
             "expectations": str(request.expectations_dir().resolve()),
             "exceptions": str(request.exceptions.resolve()) if request.exceptions else "",
@@ -149,12 +150,14 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 raise AuditRunError(f"the notebook ran but wrote no {name}",
                                     hint="the notebook must call AuditResult.write(output)")
         # The same loader the kernel used, on the same files: the rows audited.
-        inputs = table_hashes(DataSource.from_arg(request.data, request.data_zone))
+        inputs = table_hashes(DataSource.from_arg(request.data, request.data_zone,
+                                                  request.mapping))
         outputs = output_hashes(staging)
         summary = load_results(staging / "results.json")["summary"]
         described = source or {"kind": DataSource.from_arg(request.data).kind,
                                "location": str(request.data),
-                               "declared_zone": request.data_zone}
+                               "declared_zone": request.data_zone,
+                               "mapping": request.mapping}
         exceptions = request.exceptions_file(doc.id, period)
         with locked(root / PUBLISH_LOCK, what="publishing and signing audits"):
             cleanup_stale(folder.parent)
@@ -168,6 +171,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 parameters={
                     "policy": str(request.policy), "period": period,
                     "data": described["location"], "data_zone": request.data_zone,
+                    "mapping": request.mapping,
                     "as_of": request.as_of.isoformat() if request.as_of else None,
                     "expectations": str(request.expectations_dir()),
                     "exceptions": str(request.exceptions) if request.exceptions else None,

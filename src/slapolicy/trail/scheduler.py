@@ -50,7 +50,7 @@ RUN_LOCK = ".run-due.lock"
 def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, audits: Path,
               notebook: Path, data_zone: str | None = None, as_of: datetime | None = None,
               expectations: Path | None = None, exceptions: Path | None = None,
-              reason: str | None = None, cwd: Path | None = None,
+              reason: str | None = None, cwd: Path | None = None, mapping: str | None = None,
               ) -> tuple[AuditOutputs, dict[str, Any]]:
     """Audit one period: check the policy, period, suite and data first (before a kernel
     starts), then run the notebook and publish: the one code path for ``run-due`` and,
@@ -63,11 +63,11 @@ def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, a
     assert label is not None
     # Earlier periods feed the ladder, goals and rewards: refuse before a kernel starts.
     load_history(audits, doc.policy, Period.parse(label, doc.policy.periods.unit))
-    with open_data(data, data_zone) as (local, described):
+    with open_data(data, data_zone, mapping) as (local, described):
         return _audit_prepared(doc, policy_path, label, local, described, audits=audits,
                                notebook=notebook, data_zone=data_zone, as_of=as_of,
                                expectations=expectations, exceptions=exceptions,
-                               reason=reason, cwd=cwd)
+                               reason=reason, cwd=cwd, mapping=mapping)
 
 
 def _prepare(policy_path: Path, period: str | None,
@@ -86,7 +86,7 @@ def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None, l
                     described: dict[str, Any], *, audits: Path, notebook: Path,
                     data_zone: str | None, as_of: datetime | None, expectations: Path | None,
                     exceptions: Path | None, reason: str | None, cwd: Path | None,
-                    ) -> tuple[AuditOutputs, dict[str, Any]]:
+                    mapping: str | None = None) -> tuple[AuditOutputs, dict[str, Any]]:
     from slapolicy.audit.results import load_results
     from slapolicy.audit.run import AuditRequest, audit_folder
     from slapolicy.trail.notebook import execute_audit
@@ -94,7 +94,7 @@ def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None, l
     assert label is not None
     request = AuditRequest(policy=policy_path, period=label, data=local, data_zone=data_zone,
                            as_of=as_of, expectations=expectations, exceptions=exceptions,
-                           audits=audits)
+                           audits=audits, mapping=mapping)
     out = execute_audit(request, audit_folder(audits, doc.id, label), notebook, cwd=cwd,
                         reason=reason, source=described)
     summary: dict[str, Any] = load_results(out.results)["summary"]
@@ -187,7 +187,7 @@ class RunDueReport:
 def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, notebook: Path,
             until: str | None = None, now: datetime | None = None, wait: float = 0,
             data_zone: str | None = None, expectations: Path | None = None,
-            cwd: Path | None = None,
+            cwd: Path | None = None, mapping: str | None = None,
             on_period: Callable[[PeriodRun], None] | None = None) -> RunDueReport:
     """Audit every due period (see ``due_periods``) under the run lock, oldest first.
 
@@ -205,7 +205,7 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
     if is_postgres_url(data):  # fail fast on a bad URL even when nothing is due
         PgLocation.parse(os.fspath(data))
     else:
-        DataSource.from_arg(os.fspath(data), data_zone)
+        DataSource.from_arg(os.fspath(data), data_zone, mapping)
     last = Period.parse(until, doc.policy.periods.unit) if until else None
     when = now or datetime.now(UTC).replace(tzinfo=None)
     report = RunDueReport()
@@ -218,13 +218,14 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
         if not due:
             return report
         # One read of the data serves every due period (one snapshot for PostgreSQL).
-        with open_data(data, data_zone) as (local, described):
+        with open_data(data, data_zone, mapping) as (local, described):
             for p in due:
                 try:
                     out, summary = _audit_prepared(
                         doc, policy_path, p.label, local, described, audits=audits,
                         notebook=notebook, data_zone=data_zone, as_of=None,
-                        expectations=expectations, exceptions=None, reason=None, cwd=cwd)
+                        expectations=expectations, exceptions=None, reason=None, cwd=cwd,
+                        mapping=mapping)
                 except SlapolicyError as e:
                     run = PeriodRun(p.label, exit_code_for(e), error=_error_text(e))
                     report.runs.append(run)
