@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from slapolicy.clauses import ClauseKind, Params, register_clause
-from slapolicy.clauses.base import CheckSpec, Facts, Threshold
+from slapolicy.clauses.base import CheckSpec, Facts, Threshold, reads_of
 
 
 class BigDealParams(Params):
@@ -48,6 +48,11 @@ class BigDealProposal(ClauseKind):
                   period: Any) -> Threshold:
         return Threshold(float(params.within_days),
                          basis=f"within {params.within_days:g} days of creation")
+
+    def reads(self, clause: Any, params: BigDealParams) -> dict[str, frozenset[str]]:
+        # Optional: without it the kind is given every table and column.
+        return reads_of(opportunities="opportunity_id rep_id created_at amount "
+                                      "proposal_submitted_at")
 
     def measure(self, ctx: Any, clause: Any, params: BigDealParams) -> dict[str, Facts]:
         import ibis

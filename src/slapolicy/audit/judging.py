@@ -48,6 +48,11 @@ def judge_clause(con: ibis.BaseBackend, store: FactsStore, doc: PolicyDocument, 
         except Exception as e:  # a threshold the policy cannot give is this check's error
             verdicts[spec.name] = errored(spec, _no_threshold(), f"{type(e).__name__}: {e}")
             continue
+        if entry.get("not_measured"):
+            verdicts[spec.name] = CheckVerdict(check=spec, threshold=threshold,
+                                               status="not_measured",
+                                               message=f"not measured: {entry['not_measured']}")
+            continue
         if not entry or entry.get("error") or not entry.get("file"):
             verdicts[spec.name] = errored(
                 spec, threshold, entry.get("error") or "the kind measured no facts for this check")

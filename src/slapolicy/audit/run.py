@@ -21,8 +21,9 @@ from slapolicy.engine.facts import FACTS_DIR, FactsStore
 from slapolicy.engine.sources import DataSource, LoadReport
 from slapolicy.engine.suites import load_suite
 from slapolicy.errors import DataSourceError
+from slapolicy.policy.document import PolicyDocument
 from slapolicy.policy.excusals import Excusals
-from slapolicy.policy.loader import PolicyDocument, load_policy
+from slapolicy.policy.loader import load_policy
 from slapolicy.policy.model import Clause
 from slapolicy.policy.periods import Period
 
@@ -93,15 +94,16 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     # (after this run's clock) is quarantined so that it cannot move it. A given as-of is
     # the user's statement; rows after it stay (later periods' data) and clauses treat
     # what is not complete at as-of as open.
+    clauses = [c for c in doc.policy.clauses
+               if c.enabled and (only is None or c.id in only)]
     engine = Engine.from_source(
-        source, not_after=None if as_of else utc_naive(datetime.now(UTC)))
+        source, not_after=None if as_of else utc_naive(datetime.now(UTC)),
+        needs=audit_needs(doc, clauses))
     check_quarantine(engine.load, doc.policy.data.max_quarantined_share)
     ctx = AuditContext.build(doc, period, engine, as_of=as_of)
     folder = request.output or Path(tempfile.mkdtemp(prefix=f"slapolicy-{doc.id}-{period.label}-"))
     folder.mkdir(parents=True, exist_ok=True)
     engine.write_quarantine(folder)
-    clauses = [c for c in doc.policy.clauses
-               if c.enabled and (only is None or c.id in only)]
     store = FactsStore.create(folder / FACTS_DIR, {
         "policy_id": doc.id, "policy_version": doc.version, "policy_hash": doc.content_hash,
         "period": period.label, "as_of": ctx.as_of.isoformat() + "Z",
@@ -138,11 +140,41 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     )
 
 
+#: What the audit reads besides its clauses: calendars by region, and the review triggers'
+#: funnel rates.
+AUDIT_READS: dict[str, frozenset[str]] = {
+    "people": frozenset({"person_id", "region"}),
+    "leads": frozenset({"lead_id", "created_at", "mql_at", "sql_at"}),
+}
+
+
+def audit_needs(doc: PolicyDocument, clauses: list[Clause]) -> dict[str, frozenset[str]] | None:
+    """The tables and columns the audit reads: the clauses' declared reads and its own.
+
+    None (every table and column required) when a clause kind does not declare its reads.
+    """
+    needs: dict[str, set[str]] = {t: set(c) for t, c in AUDIT_READS.items()}
+    for clause in clauses:
+        kind = registry.get(clause.kind)
+        reads = kind.reads(clause, doc.params_for(clause.id))
+        if reads is None:
+            return None
+        for table, cols in reads.items():
+            needs.setdefault(table, set()).update(cols)
+    return {t: frozenset(c) for t, c in needs.items()}
+
+
 def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None:
     """Measure one clause and keep each check's facts; failures are kept as the reason."""
     kind = registry.get(clause.kind)
     params = ctx.doc.params_for(clause.id)
     specs = kind.checks(clause, params)
+    lacks = ctx.engine.load.lacks(kind.reads(clause, params))
+    if lacks:  # nothing to measure: say what is missing, never count it as met
+        for spec in specs:
+            store.note(clause.id, clause.kind, spec.name,
+                       not_measured=f"the data has no {', '.join(lacks)}")
+        return
     try:
         measured = kind.measure(ctx, clause, params)
     except Exception as e:  # a clause that cannot be measured must say why, not vanish

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from slapolicy.clauses.spec import FACT_COLUMNS, CheckSpec, Direction, Level, Threshold
+from slapolicy.clauses.spec import (
+    FACT_COLUMNS,
+    CheckSpec,
+    Direction,
+    Level,
+    Reads,
+    Threshold,
+    reads_of,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -29,7 +37,7 @@ if TYPE_CHECKING:
     from slapolicy.policy.periods import Period
 
 __all__ = ["FACT_COLUMNS", "CheckSpec", "ClauseKind", "Direction", "Facts", "Level", "Params",
-           "Threshold"]
+           "Reads", "Threshold", "reads_of"]
 
 
 class Params(BaseModel):
@@ -55,7 +63,14 @@ class Facts:
 
 
 class ClauseKind(ABC):
-    """A kind of obligation: ``name``, ``Params``, ``checks``, ``threshold`` and ``measure``."""
+    """A kind of obligation: ``name``, ``Params``, ``checks``, ``threshold`` and ``measure``.
+
+    ``reads`` declares the contract tables and columns ``measure`` reads for a clause
+    with given params: what a data source must provide for the clause to be measured.
+    Built-in kinds declare exactly, shared helpers included (``reads_of`` merges the
+    declarations). The default, ``None``, means every table and column: a plug-in kind
+    that does not declare is given all of them.
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]]
@@ -77,6 +92,15 @@ class ClauseKind(ABC):
     @abstractmethod
     def measure(self, ctx: AuditContext, clause: Clause, params: Any) -> dict[str, Facts]:
         """Threshold-free facts per check name for ``ctx.period``."""
+
+    def reads(self, clause: Clause, params: Any) -> dict[str, frozenset[str]] | None:
+        """The contract tables and columns ``measure`` reads for this clause and params.
+
+        Table name -> column names (a table with no columns is read for its row count
+        only); known from the policy alone, never from data. ``None`` (this default)
+        means every table and column: a kind that does not declare is given all of them.
+        """
+        return None
 
     def expectation(self, clause: Clause, params: Any, check: CheckSpec) -> dict[str, Any]:
         """The Great Expectations expectation for one check (override for a custom one)."""

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Threshold, reads_of
 from slapolicy.clauses.targets import (
+    REPS_WITHOUT_SUBJECTS_READS,
+    REQUIRE_CLOSED_AT_READS,
     TEAM_SUBJECT,
     TargetParams,
     count_if,
@@ -62,6 +64,12 @@ class CloseRate(ClauseKind):
     def threshold(self, policy: Policy, clause: Clause, params: CloseRateParams,
                   check: CheckSpec, period: Period) -> Threshold:
         return target_threshold(policy, params, period)
+
+    def reads(self, clause: Clause, params: CloseRateParams) -> dict[str, frozenset[str]]:
+        per_rep = params.per == "rep"
+        return reads_of(REQUIRE_CLOSED_AT_READS,
+                        REPS_WITHOUT_SUBJECTS_READS if per_rep else {},
+                        opportunities=["proposal_submitted_at", *(["rep_id"] if per_rep else [])])
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: CloseRateParams) -> dict[str, Facts]:

@@ -57,7 +57,10 @@ def hours_between(start: Any, end: Any) -> Any:
 
 def first_activity(leads: ir.Table, start_col: str, activities: ir.Table,
                    out_col: str) -> ir.Table:
-    """Per lead, the first activity at or after ``leads[start_col]``: (lead_id, out_col)."""
+    """Per lead, the first activity at or after ``leads[start_col]``: (lead_id, out_col).
+
+    Reads ``spec.FIRST_ACTIVITY_READS`` of the activities (declare it in ``reads``).
+    """
     return (
         leads.select("lead_id", start_col)
         .inner_join(activities.select("lead_id", "occurred_at"), "lead_id")

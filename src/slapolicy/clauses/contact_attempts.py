@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 from slapolicy.engine.contract import ACTIVITY_KINDS
 from slapolicy.policy.units import Duration
 
@@ -103,6 +103,11 @@ class ContactAttempts(ClauseKind):
                     else "any non-blank reason")
         return Threshold(1.0, basis=f"a documented return reason ({accepted})")
 
+    def reads(self, clause: Clause, params: ContactAttemptsParams) -> dict[str, frozenset[str]]:
+        return reads_of(
+            leads="lead_id owner_id notified_at created_at returned_at return_reason",
+            activities="lead_id kind occurred_at")
+
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: ContactAttemptsParams) -> dict[str, Facts]:
         import ibis
@@ -138,6 +143,9 @@ class ContactAttempts(ClauseKind):
         )
         t = leads.left_join(per_lead, "lead_id").drop("lead_id_right")
         t = t.mutate(attempts=t.attempts.coalesce(0))
+        # Four checks read this per-lead table: compute the join with the activities once
+        # (as four lazy queries, each check's facts would join and window them again).
+        t = ctx.engine.materialize(f"_contact_attempts_{_ident(clause.id)}", t)
 
         notes = []
         if (int(ctx.table("activities").count().execute()) == 0
@@ -190,3 +198,7 @@ class ContactAttempts(ClauseKind):
             observed=ok.fill_null(False).cast("float64"),
             return_reason=t.return_reason, returned_at=t.returned_at, attempts=t.attempts,
         )
+
+
+def _ident(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from slapolicy.clauses.spec import Threshold
+from slapolicy.clauses.spec import Reads, Threshold, reads_of
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -74,6 +74,13 @@ def open_notes(ctx: AuditContext, rest: str) -> list[str]:
     if not period_open(ctx):
         return []
     return [f"{ctx.period.label} is still open at {ctx.as_of.isoformat()}Z: {rest}"]
+
+
+#: What ``people_in_scope`` reads.
+PEOPLE_IN_SCOPE_READS: Reads = reads_of(people="person_id name role team")
+
+#: What ``period_mqls`` reads, besides the columns its callers read of the leads it gives.
+PERIOD_MQLS_READS: Reads = reads_of(leads="mql_at")
 
 
 def people_in_scope(ctx: AuditContext, team: str, roles: list[str]) -> ir.Table:

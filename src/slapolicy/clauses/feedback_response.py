@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
@@ -82,6 +82,12 @@ class FeedbackResponse(ClauseKind):
         hours = self.within(policy, params).total_seconds() / 3600
         source = "within" if params.within is not None else "communication.feedback_within"
         return Threshold(hours, basis=f"within {hours:g} {check.unit} ({source})")
+
+    def reads(self, clause: Clause, params: FeedbackResponseParams) -> dict[str, frozenset[str]]:
+        # Every column: the teams, people and topic are evidence whatever the filters. The
+        # business clock is the policy's calendar for everyone, so no people are read.
+        return reads_of(feedback="feedback_id from_team to_team requested_by requested_at "
+                                 "responded_by responded_at topic")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: FeedbackResponseParams) -> dict[str, Facts]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
@@ -76,6 +76,12 @@ class FunnelConversion(ClauseKind):
         if value is None:
             raise ValueError(f"{check.name} is disabled ({field}: null): it has no threshold")
         return Threshold(float(value), basis=f"{field} {value:g}")
+
+    def reads(self, clause: Clause, params: FunnelConversionParams) -> dict[str, frozenset[str]]:
+        # The three counts are evidence of every check; only visitor-to-lead reads traffic.
+        traffic = ({"web_traffic": ["day", "visitors"]}
+                   if params.visitor_to_lead is not None else {})
+        return reads_of(traffic, leads="created_at mql_at sql_at")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: FunnelConversionParams) -> dict[str, Facts]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 from slapolicy.clauses.counting import per_month_threshold, scale_notes
 from slapolicy.policy.units import Money
 
@@ -74,6 +74,9 @@ class LeadValue(ClauseKind):
                   check: CheckSpec, period: Period) -> Threshold:
         return per_month_threshold(float(params.monthly_target), period,
                                    f"{params.currency} {float(params.monthly_target):,.0f}")
+
+    def reads(self, clause: Clause, params: LeadValueParams) -> dict[str, frozenset[str]]:
+        return reads_of(leads=["source", "mql_at" if params.counts == "mql" else "created_at"])
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: LeadValueParams) -> dict[str, Facts]:

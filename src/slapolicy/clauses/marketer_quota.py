@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
-from slapolicy.clauses.counting import per_month_threshold, scale_notes
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
+from slapolicy.clauses.counting import (
+    PEOPLE_IN_SCOPE_READS,
+    PERIOD_MQLS_READS,
+    per_month_threshold,
+    scale_notes,
+)
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
@@ -44,6 +49,9 @@ class MarketerQuota(ClauseKind):
     def threshold(self, policy: Policy, clause: Clause, params: MarketerQuotaParams,
                   check: CheckSpec, period: Period) -> Threshold:
         return per_month_threshold(params.per_month, period, f"{params.per_month:g} MQLs")
+
+    def reads(self, clause: Clause, params: MarketerQuotaParams) -> dict[str, frozenset[str]]:
+        return reads_of(PEOPLE_IN_SCOPE_READS, PERIOD_MQLS_READS, leads="marketer_id")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: MarketerQuotaParams) -> dict[str, Facts]:

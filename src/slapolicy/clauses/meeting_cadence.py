@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 from slapolicy.policy.model import WEEKDAYS, Weekday
 from slapolicy.policy.periods import Period
 
@@ -98,6 +98,10 @@ class MeetingCadence(ClauseKind):
         meeting = _meeting(policy, params)
         minutes = meeting.duration.total_seconds() / 60
         return Threshold(minutes, basis=f"{meeting.id}: {minutes:g} minutes every {meeting.every}")
+
+    def reads(self, clause: Clause, params: MeetingCadenceParams) -> dict[str, frozenset[str]]:
+        # attendees is evidence (max_attendees) even without min_attendees.
+        return reads_of(meetings="meeting_id kind started_at duration_minutes attendees")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: MeetingCadenceParams) -> dict[str, Facts]:

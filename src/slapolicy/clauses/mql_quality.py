@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
+from slapolicy.clauses.counting import PERIOD_MQLS_READS
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
@@ -76,7 +77,10 @@ def icp_matches(t: Any, icp: Icp) -> dict[str, Any]:
         value = t[column]
         match = value.notnull()
         if allowed:
-            match = match & value.strip().lower().isin(allowed)
+            # Trim only values that do not match as they are (DuckDB's trim of a character
+            # set is slow): a value that matches unstripped has nothing to strip.
+            exact = value.lower().isin(allowed)
+            match = match & exact.ifelse(True, value.strip().lower().isin(allowed))
         out[column] = match.fill_null(False)
     return out
 
@@ -113,6 +117,11 @@ class MqlQuality(ClauseKind):
                 basis=f"definitions.mql.scoring.interest_min {mql.scoring.interest_min:g}")
         return acceptance_rule(policy, params)
 
+    def reads(self, clause: Clause, params: MqlQualityParams) -> dict[str, frozenset[str]]:
+        return reads_of(PERIOD_MQLS_READS, leads=[
+            "lead_id", "owner_id", "marketer_id", "source", "fit_score", "interest_score",
+            "sql_at", *ICP_ATTRIBUTES])
+
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: MqlQualityParams) -> dict[str, Facts]:
         import ibis
@@ -122,10 +131,17 @@ class MqlQuality(ClauseKind):
 
         mql = ctx.doc.policy.definitions.mql
         t = period_mqls(ctx)
+        # The period's MQLs with one match flag per ICP attribute, computed once: the
+        # count and the missed list both read the flags (inline, DuckDB would evaluate
+        # each trim/lower/isin twice), and four checks read the same MQLs.
+        flags = {f"_icp_{column}": match for column, match in icp_matches(t, mql.icp).items()}
+        t = ctx.engine.materialize(
+            "_mql_quality_" + "".join(c if c.isalnum() else "_" for c in clause.id),
+            t.mutate(**flags))
+        matches = {column[len("_icp_"):]: t[column] for column in flags}
         common = dict(rep_id=t.owner_id, marketer_id=t.marketer_id, source=t.source,
                       mql_at=t.mql_at)
 
-        matches = icp_matches(t, mql.icp)
         n_matches: Any = ibis.literal(0)
         missed: Any = ibis.literal("")
         for column, match in matches.items():

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
+from slapolicy.clauses.spec import FIRST_ACTIVITY_READS
 from slapolicy.engine.contract import ACTIVITY_KINDS
 from slapolicy.policy.units import Duration
 
@@ -66,6 +67,13 @@ class MqlWorked(ClauseKind):
                   check: CheckSpec, period: Period) -> Threshold:
         days = params.within.total_seconds() / 86400
         return Threshold(days, basis=f"within {days:g} days")
+
+    def reads(self, clause: Clause, params: MqlWorkedParams) -> dict[str, frozenset[str]]:
+        # created_at is evidence whichever column starts the clock (starts_at).
+        return reads_of(FIRST_ACTIVITY_READS,
+                        leads=["lead_id", "owner_id", "source", "created_at", "mql_at",
+                               params.starts_at],
+                        activities="kind")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: MqlWorkedParams) -> dict[str, Facts]:

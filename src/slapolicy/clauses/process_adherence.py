@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
@@ -92,6 +92,11 @@ class ProcessAdherence(ClauseKind):
     def threshold(self, policy: Policy, clause: Clause, params: ProcessAdherenceParams,
                   check: CheckSpec, period: Period) -> Threshold:
         return Threshold(0.0, basis="no stage entry breaks the sequence")
+
+    def reads(self, clause: Clause, params: ProcessAdherenceParams) -> dict[str, frozenset[str]]:
+        # created_at: opportunities opened in the period with no stage history are noted.
+        return reads_of(opportunity_stages="opportunity_id stage entered_at",
+                        opportunities="opportunity_id rep_id status created_at")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: ProcessAdherenceParams) -> dict[str, Facts]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
@@ -82,6 +82,10 @@ class Recycling(ClauseKind):
         source = "tracks" if params.tracks is not None else "definitions.nurture_tracks"
         return Threshold(1.0, basis=f"a track in {source} "
                                     f"({', '.join(self.accepted_tracks(policy, params))})")
+
+    def reads(self, clause: Clause, params: RecyclingParams) -> dict[str, frozenset[str]]:
+        return reads_of(leads="lead_id marketer_id owner_id returned_at nurture_enrolled_at "
+                              "nurture_track")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: RecyclingParams) -> dict[str, Facts]:

@@ -23,8 +23,14 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
-from slapolicy.clauses.counting import months_in, per_month_threshold, scale_notes
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
+from slapolicy.clauses.counting import (
+    PEOPLE_IN_SCOPE_READS,
+    PERIOD_MQLS_READS,
+    months_in,
+    per_month_threshold,
+    scale_notes,
+)
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
@@ -64,6 +70,9 @@ class RepLoad(ClauseKind):
                   check: CheckSpec, period: Period) -> Threshold:
         per_month = params.min if check.name == "min" else params.max
         return per_month_threshold(per_month, period, f"{check.name} {per_month:g} MQLs")
+
+    def reads(self, clause: Clause, params: RepLoadParams) -> dict[str, frozenset[str]]:
+        return reads_of(PEOPLE_IN_SCOPE_READS, PERIOD_MQLS_READS, leads="owner_id")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: RepLoadParams) -> dict[str, Facts]:

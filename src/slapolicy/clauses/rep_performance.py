@@ -21,8 +21,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
-from slapolicy.clauses.counting import per_month_threshold, scale_notes
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
+from slapolicy.clauses.counting import (
+    PEOPLE_IN_SCOPE_READS,
+    PERIOD_MQLS_READS,
+    per_month_threshold,
+    scale_notes,
+)
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
@@ -60,6 +65,10 @@ class RepPerformance(ClauseKind):
             return Threshold(params.conversion, basis=f"conversion {params.conversion:g}")
         return per_month_threshold(params.opportunities, period,
                                    f"{params.opportunities:g} opportunities")
+
+    def reads(self, clause: Clause, params: RepPerformanceParams) -> dict[str, frozenset[str]]:
+        return reads_of(PEOPLE_IN_SCOPE_READS, PERIOD_MQLS_READS, leads="owner_id",
+                        opportunities="rep_id created_at")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: RepPerformanceParams) -> dict[str, Facts]:

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
-from slapolicy.clauses.targets import target_problems
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
+from slapolicy.clauses.targets import REQUIRE_CLOSED_AT_READS, target_problems
 from slapolicy.policy.periods import Period
 
 if TYPE_CHECKING:
@@ -190,6 +190,11 @@ class Revenue(ClauseKind):
             return Threshold(0.0, basis=f"no months to judge in {period.label}")
         return Threshold(sum(_month_target(policy, params, m) for m in months),
                          basis=_targets_basis(policy, params, months))
+
+    def reads(self, clause: Clause, params: RevenueParams) -> dict[str, frozenset[str]]:
+        # Every check reads the same revenue by month, whichever checks are enabled.
+        return reads_of(REQUIRE_CLOSED_AT_READS,
+                        opportunities="opportunity_id status closed_at amount")
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: RevenueParams) -> dict[str, Facts]:

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Threshold, reads_of
 from slapolicy.clauses.targets import (
+    REPS_WITHOUT_SUBJECTS_READS,
+    REQUIRE_CLOSED_AT_READS,
     TEAM_SUBJECT,
     TargetParams,
     reps_without_subjects,
@@ -65,6 +67,13 @@ class SalesCycle(ClauseKind):
     def threshold(self, policy: Policy, clause: Clause, params: SalesCycleParams,
                   check: CheckSpec, period: Period) -> Threshold:
         return target_threshold(policy, params, period)
+
+    def reads(self, clause: Clause, params: SalesCycleParams) -> dict[str, frozenset[str]]:
+        per_rep = params.per == "rep"
+        return reads_of(REQUIRE_CLOSED_AT_READS,
+                        REPS_WITHOUT_SUBJECTS_READS if per_rep else {},
+                        opportunities=["opportunity_id", "status", "created_at", "closed_at",
+                                       *(["rep_id"] if per_rep else [])])
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: SalesCycleParams) -> dict[str, Facts]:

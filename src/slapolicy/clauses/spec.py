@@ -8,6 +8,7 @@ is still open (its value can change by the end of the period) may move.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,6 +21,37 @@ Moves = Literal["up", "either"]
 
 #: Columns every facts table carries; any others are the breach's evidence.
 FACT_COLUMNS = ("subject_id", "rep_id", "observed", "open")
+
+#: What a clause reads (``ClauseKind.reads``): contract table -> the columns of it that
+#: ``measure`` reads. A table with no columns is read for its row count only.
+Reads = dict[str, frozenset[str]]
+
+
+def reads_of(*parts: Mapping[str, Iterable[str]], **tables: str | Iterable[str]) -> Reads:
+    """Tables and columns read, merged into one ``Reads``.
+
+    Each keyword names a contract table; its value lists the columns, as names or as one
+    string of names separated by spaces (``leads="lead_id mql_at"``). ``parts`` are
+    declarations to merge in, such as what a shared helper reads
+    (``FIRST_ACTIVITY_READS``); ``{}`` adds nothing.
+    """
+    out: dict[str, set[str]] = {}
+    for part in (*parts, tables):
+        for table, columns in part.items():
+            names = columns.split() if isinstance(columns, str) else columns
+            out.setdefault(table, set()).update(names)
+    return {table: frozenset(columns) for table, columns in sorted(out.items())}
+
+
+# What shared helpers outside the pure modules read (``counting`` and ``targets``
+# declare theirs beside the helpers).
+
+#: ``common.first_activity``: the activities it joins, besides ``lead_id`` and the start
+#: column of the leads it is given.
+FIRST_ACTIVITY_READS: Reads = reads_of(activities="lead_id occurred_at")
+
+#: ``AuditContext.person_calendars`` (a person's calendar from ``people.region``).
+PERSON_CALENDARS_READS: Reads = reads_of(people="person_id region")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold
+from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
+from slapolicy.clauses.spec import FIRST_ACTIVITY_READS, PERSON_CALENDARS_READS
 from slapolicy.policy.units import Duration
 
 if TYPE_CHECKING:
@@ -63,6 +64,20 @@ class SpeedToLead(ClauseKind):
         return Threshold(params.within.total_seconds() / 3600, by="source" if overrides else None,
                          overrides=overrides, basis=basis)
 
+    def reads(self, clause: Clause, params: SpeedToLeadParams) -> dict[str, frozenset[str]]:
+        from slapolicy.engine.contract import ACTIVITY_KINDS
+
+        leads = ["lead_id", "notified_at", "owner_id", "source"]
+        if params.requires_followup_request:
+            leads.append("followup_requested")
+        if params.exclude_journey_stages:
+            leads.append("journey_stage")
+        # Every kind counting as a touch, measure does not filter on the kind.
+        kinds = [] if set(ACTIVITY_KINDS) <= set(params.touch_kinds) else ["kind"]
+        return reads_of(FIRST_ACTIVITY_READS,
+                        PERSON_CALENDARS_READS if params.calendar == "rep" else {},
+                        leads=leads, activities=kinds)
+
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: SpeedToLeadParams) -> dict[str, Facts]:
         import ibis
@@ -82,8 +97,13 @@ class SpeedToLead(ClauseKind):
             scope &= ~leads.journey_stage.isin(params.exclude_journey_stages)
         leads = leads.filter(scope)
 
+        from slapolicy.engine.contract import ACTIVITY_KINDS
+
         acts = ctx.table("activities")
-        acts = acts.filter(acts.kind.isin(params.touch_kinds))
+        # The contract allows only ACTIVITY_KINDS: when every kind counts as a touch the
+        # filter keeps every row, and costs a string comparison per activity.
+        if not set(ACTIVITY_KINDS) <= set(params.touch_kinds):
+            acts = acts.filter(acts.kind.isin(params.touch_kinds))
         first = first_activity(leads, "notified_at", acts, "first_touch_at")
         t = leads.left_join(first, "lead_id").select(
             subject_id=leads.lead_id,

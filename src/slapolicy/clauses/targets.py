@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
-from slapolicy.clauses.base import Direction, Params, Threshold
+from slapolicy.clauses.base import Direction, Params, Reads, Threshold, reads_of
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -77,6 +77,14 @@ def target_evidence(ramp: str | None, ramp_date: str | None) -> dict[str, ir.Val
         "ramp": ibis.literal(ramp, type="string") if ramp else ibis.null("string"),
         "ramp_date": ibis.literal(ramp_date, type="string") if ramp_date else ibis.null("string"),
     }
+
+
+#: What ``require_closed_at`` reads.
+REQUIRE_CLOSED_AT_READS: Reads = reads_of(
+    opportunities="opportunity_id status closed_at created_at")
+
+#: What ``reps_without_subjects`` reads.
+REPS_WITHOUT_SUBJECTS_READS: Reads = reads_of(people="person_id team role")
 
 
 def require_closed_at(ctx: AuditContext, statuses: list[str]) -> None:

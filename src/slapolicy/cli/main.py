@@ -133,6 +133,36 @@ def compile_(policy_path: Path, expectations: Path | None) -> None:
     click.echo(f"{doc.id} {doc.version} ({doc.content_hash[:12]}): {path}")
 
 
+@main.command(name="check-data")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--data", required=True,
+              help="Folder of <table>.csv/.parquet files, a DuckDB file, or an export folder "
+                   "with --mapping.")
+@click.option("--data-zone", default=None, help="IANA zone of naive timestamps in the data.")
+@click.option("--mapping", default=None, help="CRM export mapping (docs/crm-exports.md).")
+def check_data_(policy_path: Path, data: str, data_zone: str | None,
+                mapping: str | None) -> None:
+    """Report what the data holds for the policy, before any audit (no kernel starts).
+
+    Per table: rows read, used and set aside, and columns it lacks; why rows were set
+    aside; which clauses the data cannot measure. Exit 0 when every enabled clause can be
+    measured and no table is over the policy's quarantine bound, 1 otherwise, 2 for a
+    policy or data error.
+    """
+    from slapolicy.audit.datacheck import check_data
+    from slapolicy.engine.sources import DataSource
+    from slapolicy.policy.loader import load_policy
+
+    try:
+        doc = load_policy(policy_path)
+        result = check_data(doc, DataSource.from_arg(data, data_zone, mapping))
+    except SlapolicyError as e:
+        _fail(e)
+    for line in result.lines():
+        click.echo(line)
+    sys.exit(EXIT_CLEAN if result.ok else EXIT_FINDINGS)
+
+
 @main.command(name="test")
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
 @click.option("--cases", type=click.Path(path_type=Path), default=None,

@@ -93,10 +93,25 @@ def write_breaches(con: ibis.BaseBackend, sources: list[BreachSource], folder: P
     raw: Any = con.con
     raw.execute(f"COPY (SELECT * FROM ({union}) ORDER BY {ORDER}) TO '{_path(parquet)}' "
                 "(FORMAT parquet, COMPRESSION zstd)").fetchall()
-    raw.execute(f"COPY (SELECT * FROM read_parquet('{_path(parquet)}') ORDER BY {ORDER}) "
+    # The CSV is for spreadsheets: text a spreadsheet would run as a formula is neutralised
+    # (OWASP, CSV injection); the Parquet file keeps every value as it is.
+    cells = ", ".join(f't."{c}"' if c in _TYPES else csv_safe(c) for c in BREACH_COLUMNS)
+    order = ", ".join(f"t.{c.strip()}" for c in ORDER.split(","))
+    raw.execute(f"COPY (SELECT {cells} FROM read_parquet('{_path(parquet)}') AS t "
+                f"ORDER BY {order}) "
                 f"TO '{_path(csv)}' (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', "
                 "NEW_LINE '\\n')").fetchall()
     return {"breaches.parquet": parquet, "breaches.csv": csv}
+
+
+def csv_safe(column: str, table: str = "t") -> str:
+    """SQL for a text column as a spreadsheet should get it: a value starting with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``, so a spreadsheet
+    shows it as text instead of running it as a formula (OWASP, CSV injection)."""
+    ident = '"' + column.replace('"', '""') + '"'
+    value = f"{table}.{ident}"
+    return (f"CASE WHEN regexp_matches({value}, '^[=+\\-@\\t\\r]') THEN '''' || {value} "
+            f"ELSE {value} END AS {ident}")
 
 
 def _path(path: Path) -> str:

@@ -38,28 +38,39 @@ class Engine:
         self._bounds: tuple[tuple[datetime, datetime] | None] | None = None
 
     @classmethod
-    def from_source(cls, source: DataSource, *, not_after: datetime | None = None) -> Engine:
+    def from_source(cls, source: DataSource, *, not_after: datetime | None = None,
+                    needs: dict[str, frozenset[str]] | None = None) -> Engine:
         """Load ``source``, quarantining rows that break the contract or come after
-        ``not_after`` (naive UTC), and check what is left against the contract."""
+        ``not_after`` (naive UTC), and check what is left against the contract.
+        ``needs``: the tables and columns the audit reads (see ``sources.load_into``)."""
         import ibis
 
         backend = ibis.duckdb.connect()
-        report = load_into(backend.con, source, not_after=not_after)
+        report = load_into(backend.con, source, not_after=not_after, needs=needs)
         engine = cls(backend, source, report)
         engine.validate_contract()
         return engine
 
     def write_quarantine(self, folder: Path) -> dict[str, Path]:
         """Every quarantined row, by the engine, to ``quarantine.parquet`` and ``.csv``."""
+        from slapolicy.engine.breaches import csv_safe
+
         raw: Any = self.backend.con
         out = {"quarantine.parquet": folder / "quarantine.parquet",
                "quarantine.csv": folder / "quarantine.csv"}
-        select = (f'SELECT "table", "row", location, "key", "column", "value", reason '
-                  f'FROM {QUARANTINE} ORDER BY "table", "row", "column", reason')
-        for name, fmt in (("quarantine.parquet", "FORMAT parquet, COMPRESSION zstd"),
-                          ("quarantine.csv", "FORMAT csv, HEADER true")):
+        order = 'ORDER BY t."table", t."row", t."column", t.reason'
+        raw_cells = 't."table", t."row", t.location, t."key", t."column", t."value", t.reason'
+        # The CSV is for spreadsheets: CRM text a spreadsheet would run as a formula is
+        # neutralised (OWASP, CSV injection); the Parquet file keeps the values as read.
+        safe_cells = ", ".join([csv_safe("table"), 't."row"',
+                                *(csv_safe(c) for c in ("location", "key", "column", "value",
+                                                        "reason"))])
+        for name, cells, fmt in (
+                ("quarantine.parquet", raw_cells, "FORMAT parquet, COMPRESSION zstd"),
+                ("quarantine.csv", safe_cells, "FORMAT csv, HEADER true")):
             target = str(out[name].resolve()).replace("'", "''")
-            raw.execute(f"COPY ({select}) TO '{target}' ({fmt})").fetchall()
+            raw.execute(f"COPY (SELECT {cells} FROM {QUARANTINE} AS t {order}) "
+                        f"TO '{target}' ({fmt})").fetchall()
         return out
 
     def table(self, name: str) -> ir.Table:
@@ -79,7 +90,9 @@ class Engine:
 
         where = str(self.source.location) if self.source else None
         relaxed = schemas(types_only=True)
-        for name, schema in schemas().items():
+        lacking = {t: (*self.load.missing.get(t, ()), *self.load.absent.get(t, ()))
+                   for t in TABLES}
+        for name, schema in schemas(absent=lacking).items():
             table = self.table(name)
             if int(table.count().execute()) == 0:
                 # pandera.ibis reports nulls in every non-nullable column of an empty

@@ -190,8 +190,12 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
-def schemas(*, types_only: bool = False) -> dict[str, object]:
-    """pandera (ibis backend) schemas enforcing ``TABLES`` inside the engine."""
+def schemas(*, types_only: bool = False,
+            absent: dict[str, tuple[str, ...]] | None = None) -> dict[str, object]:
+    """pandera (ibis backend) schemas enforcing ``TABLES`` inside the engine.
+
+    ``absent`` names columns the data does not have (loaded as NULL): only their type is
+    checked."""
     import ibis.expr.datatypes as dt
     import pandera.ibis as pa
 
@@ -208,7 +212,7 @@ def schemas(*, types_only: bool = False) -> dict[str, object]:
                 checks.append(pa.Check.isin(list(c.allowed)))
             if c.min_value is not None:
                 checks.append(pa.Check.ge(c.min_value))
-            if types_only:
+            if types_only or c.name in (absent or {}).get(spec.name, ()):
                 cols[c.name] = pa.Column(types[c.type], nullable=True)
                 continue
             cols[c.name] = pa.Column(types[c.type], checks=checks, nullable=c.nullable,

@@ -71,10 +71,17 @@ class FactsStore:
     def file_name(clause_id: str, check: str) -> str:
         return f"{clause_id}.{check}.parquet"
 
-    def note(self, clause_id: str, kind: str, check: str, *, error: str) -> None:
-        """Record a check that could not be measured, and why."""
-        self.checks[f"{clause_id}:{check}"] = {
-            "clause_id": clause_id, "kind": kind, "check": check, "error": error, "notes": []}
+    def note(self, clause_id: str, kind: str, check: str, *, error: str | None = None,
+             not_measured: str | None = None) -> None:
+        """Record a check that could not be measured: an ``error``, or ``not_measured``
+        when the data lacks what it reads."""
+        entry: dict[str, Any] = {"clause_id": clause_id, "kind": kind, "check": check,
+                                 "notes": []}
+        if not_measured is not None:
+            entry["not_measured"] = not_measured
+        else:
+            entry["error"] = error or "not measured"
+        self.checks[f"{clause_id}:{check}"] = entry
 
     def keep(self, backend: ibis.BaseBackend, clause_id: str, kind: str, check: str,
              table: ir.Table, notes: list[str] | None = None) -> Path:

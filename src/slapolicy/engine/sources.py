@@ -15,7 +15,7 @@ there); without a declared zone they are refused, never guessed to be UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,10 +103,29 @@ class LoadReport:
 
     tables: dict[str, TableLoad]
     reasons: dict[str, int]
+    #: Tables and columns the audit needs that the data does not have ("*": the table).
+    missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Columns the data does not have and nothing needs (loaded as NULL).
+    absent: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def lacks(self, reads: dict[str, frozenset[str]] | None) -> list[str]:
+        """What of ``reads`` (None: everything) the data lacks, as ``table`` or ``table.col``."""
+        out = []
+        for table, cols in sorted(self.missing.items()):
+            if reads is not None and table not in reads:
+                continue
+            if "*" in cols:
+                out.append(table)
+                continue
+            wanted = cols if reads is None else [c for c in cols if c in reads[table]]
+            out.extend(f"{table}.{c}" for c in wanted)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"tables": {n: t.to_dict() for n, t in sorted(self.tables.items())},
-                "quarantine_reasons": dict(sorted(self.reasons.items()))}
+                "quarantine_reasons": dict(sorted(self.reasons.items())),
+                "missing": {t: list(c) for t, c in sorted(self.missing.items())},
+                "absent": {t: list(c) for t, c in sorted(self.absent.items())}}
 
 
 QUARANTINE = "_quarantine"
@@ -114,12 +133,18 @@ SLA_FOLDER = "sla"
 
 
 def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
-              not_after: datetime | None = None) -> LoadReport:
+              not_after: datetime | None = None,
+              needs: dict[str, frozenset[str]] | None = None) -> LoadReport:
     """Create one typed table per contract table in ``con`` (an in-memory database).
 
     Rows that break the contract go to ``_quarantine`` instead; so do rows with an
     instant after ``not_after`` (the run's clock, when the audit takes its as-of from the
     data), which would otherwise move the default as-of into the future.
+
+    ``needs`` names the tables and columns the audit reads (None: all of them, and every
+    required table must exist). A table or column it does not name may be absent and is
+    loaded empty or as NULL; one it names that is absent is reported in ``missing``, so
+    that only the clauses reading it are not measured.
     """
     con.execute("SET TimeZone='UTC'")
     con.execute(f"CREATE OR REPLACE TABLE {QUARANTINE} (\"table\" VARCHAR, \"row\" BIGINT, "
@@ -134,6 +159,8 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
                 hint="pass a DuckDB file, or a folder of CSV/Parquet files",
             ) from e
     tables: dict[str, TableLoad] = {}
+    missing: dict[str, tuple[str, ...]] = {}
+    absent: dict[str, tuple[str, ...]] = {}
     mapped: dict[str, tuple[str, str]] = {}
     if source.mapping is not None:
         from slapolicy.engine.mappings import load_mapping, mapped_relations
@@ -143,23 +170,35 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
     try:
         for spec in TABLES.values():
             # Tables the mapping does not provide are read as <table>.csv/.parquet there.
-            found = mapped.get(spec.name) or _raw_relation(con, source, spec)
+            optional = needs is not None or not spec.required
+            found = mapped.get(spec.name) or _raw_relation(con, source, spec, optional)
             if found is None:
                 _create_empty(con, spec)
                 tables[spec.name] = TableLoad(spec.name, None, 0, 0, 0)
+                if needs is not None and spec.name in needs:
+                    missing[spec.name] = ("*",)
                 continue
             raw, where = found
-            tables[spec.name] = _create_typed(con, source, spec, raw, where, not_after)
+            wanted = None if needs is None else needs.get(spec.name, frozenset())
+            loaded = frozenset(n for n, t in tables.items() if t.where is not None)
+            tables[spec.name], gone = _create_typed(con, source, spec, raw, where, not_after,
+                                                    wanted, loaded)
+            if gone:
+                lacking = tuple(c for c in gone if wanted is not None and c in wanted)
+                if lacking:
+                    missing[spec.name] = lacking
+                if len(lacking) < len(gone):
+                    absent[spec.name] = tuple(c for c in gone if c not in lacking)
     finally:
         if source.kind == "duckdb":
             con.execute("DETACH src")
     reasons = dict(con.execute(
         f"SELECT \"table\" || ': ' || reason, count(*) FROM {QUARANTINE} GROUP BY 1").fetchall())
-    return LoadReport(tables, {k: int(v) for k, v in reasons.items()})
+    return LoadReport(tables, {k: int(v) for k, v in reasons.items()}, missing, absent)
 
 
 def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
-                  spec: TableSpec) -> tuple[str, str] | None:
+                  spec: TableSpec, optional: bool) -> tuple[str, str] | None:
     """The table's relation (SQL) and where it comes from (for messages), if it exists."""
     if source.kind == "duckdb":
         names = {r[0] for r in con.execute(
@@ -168,7 +207,7 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
         ).fetchall()}
         if spec.name in names:
             return f'src."{spec.name}"', str(source.location)
-        if not spec.required:
+        if optional:
             return None
         raise DataSourceError(
             f"table {spec.name!r} is missing (found: {', '.join(sorted(names)) or 'none'})",
@@ -186,7 +225,7 @@ def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
             table=spec.name, hint="keep one file per table",
         )
     if not found:
-        if not spec.required:
+        if optional:
             return None
         present = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
         raise DataSourceError(
@@ -207,7 +246,11 @@ def _create_empty(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 
 
 def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: TableSpec,
-                  raw: str, where: str, not_after: datetime | None) -> TableLoad:
+                  raw: str, where: str, not_after: datetime | None,
+                  wanted: frozenset[str] | None = None,
+                  loaded: frozenset[str] = frozenset(TABLES)) -> tuple[TableLoad, list[str]]:
+    """Type the table into the engine; returns its counts and the columns it lacks (which
+    are loaded as NULL and exempt from the row rules: only ``wanted=None`` refuses them)."""
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _raw AS "
@@ -223,22 +266,26 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
         raise DataSourceError(f"cannot read the table: {e}", source=where, table=spec.name,
                               hint="check the file is valid CSV (with a header) or Parquet") from e
     missing = [c.name for c in spec.columns if c.name not in types]
-    if missing:
+    key_missing = [k for k in spec.key if k in missing]
+    if missing and (wanted is None or key_missing):
         raise DataSourceError(
-            f"missing column(s) {', '.join(missing)}", source=where, table=spec.name,
-            hint="add them; docs/data-contract.md lists every column and its type",
+            f"missing column(s) {', '.join(key_missing or missing)}", source=where,
+            table=spec.name, hint="add them; docs/data-contract.md lists every column and its type",
         )
     is_csv = where.endswith(".csv")
-    for c in spec.columns:
+    present = [c for c in spec.columns if c.name not in missing]
+    for c in present:
         if c.type == "timestamp" and source.declared_zone is None:
             _refuse_naive(con, c, types[c.name], where, spec)
-    exprs = {c.name: _typed_expr(c, types[c.name], source) for c in spec.columns}
-    problems = [p for c in spec.columns for p in _problems(c, exprs[c.name])]
+    exprs = {c.name: _typed_expr(c, types[c.name], source) for c in present}
+    exprs.update({name: f"CAST(NULL AS {_SQL_TYPES[spec.column(name).type]})"
+                  for name in missing})
+    problems = [p for c in present for p in _problems(c, exprs[c.name])]
     select = ", ".join(f'{exprs[c.name]} AS "{c.name}"' for c in spec.columns)
     listed = "[" + ", ".join(problems) + "]" if problems else "[]"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT _row, {select}, "
                 f"list_filter({listed}, lambda p: p IS NOT NULL) AS _problems FROM _raw")
-    _flag_rows(con, spec, not_after)
+    _flag_rows(con, spec, not_after, loaded)
     key = " || '/' || ".join(f"coalesce(CAST(\"{k}\" AS VARCHAR), '')" for k in spec.key)
     location = ("'line ' || CAST(_row + 1 AS VARCHAR)" if is_csv
                 else "'row ' || CAST(_row AS VARCHAR)")
@@ -254,7 +301,7 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
         "SELECT count(*), count(*) FILTER (WHERE len(_problems) > 0) FROM _typed").fetchall()
     con.execute("DROP TABLE _raw")
     con.execute("DROP TABLE _typed")
-    return TableLoad(spec.name, where, int(read), int(read) - int(bad), int(bad))
+    return TableLoad(spec.name, where, int(read), int(read) - int(bad), int(bad)), missing
 
 
 def _problem(cond: str, column: str, value: str, reason: str) -> str:
@@ -286,7 +333,7 @@ _A = {"string": "text", "timestamp": "an instant (ISO 8601)", "date": "a date (Y
 
 
 def _flag_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec,
-               not_after: datetime | None) -> None:
+               not_after: datetime | None, loaded: frozenset[str]) -> None:
     """Row rules across columns and tables: keys, references, instants in order."""
     clean = "len(_problems) = 0"
     keys = ", ".join(f'"{k}"' for k in spec.key)
@@ -294,6 +341,8 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec,
                                  " || '/' || ".join(f'CAST("{k}" AS VARCHAR)' for k in spec.key),
                                  "'duplicate key (every row with it is set aside)'")]
     for col, other, other_col in spec.references:
+        if other not in loaded:
+            continue  # the data has no such table (and nothing needs it): nothing to check
         missing = f'"{col}" IS NOT NULL AND "{col}" NOT IN (SELECT "{other_col}" FROM "{other}")'
         set_aside = (f'"{col}" IN (SELECT "key" FROM {QUARANTINE} WHERE "table" = \'{other}\')')
         rules.append(_problem(f"{missing} AND {set_aside}", col, f'"{col}"',
@@ -301,6 +350,8 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec,
         rules.append(_problem(f"{missing} AND NOT ({set_aside})", col, f'"{col}"',
                               f"'not in {other}'"))
     for col, other, other_col, when, other_when in _ORDER_RULES.get(spec.name, ()):
+        if other not in loaded:
+            continue
         rules.append(_problem(
             f'"{when}" < (SELECT o."{other_when}" FROM "{other}" o WHERE o."{other_col}" = '
             f'_typed."{col}")', when, f'CAST("{when}" AS VARCHAR)',
