@@ -81,3 +81,21 @@ def test_check_data_reports_before_any_audit(make_dataset):
     assert "leads: 13 read, 13 used, 0 set aside" in res.stdout
     assert "cannot measure feedback-to-marketing: the data has no feedback" in res.stdout
     assert "Traceback" not in res.stderr
+
+
+def test_an_unreadable_table_errs_only_the_clauses_that_read_it(make_dataset):
+    data = speed_data(make_dataset)
+    (data / "feedback.csv").write_text(  # naive instants and no declared zone: unreadable
+        "feedback_id,from_team,to_team,requested_by,requested_at,responded_by,responded_at,"
+        "topic\nF1,sales,marketing,rep-ny,2020-03-03 09:00:00,,,\n")
+    result = audit_document(load_policy(POLICY), AuditRequest(
+        POLICY, "2020-03", data, as_of=datetime(2020, 3, 31, 20, 0)),
+        only={"speed-to-lead", "feedback-to-marketing"})
+    by_id = {c.clause_id: c for c in result.clauses}
+    assert (by_id["speed-to-lead"].status, by_id["speed-to-lead"].breaches) == ("fail", 4)
+    assert by_id["feedback-to-marketing"].status == "error"
+    assert by_id["feedback-to-marketing"].message.startswith(
+        "response: feedback cannot be read: ")
+    assert "feedback.requested_at: holds timestamps without a time zone" in (
+        by_id["feedback-to-marketing"].message)
+    assert list(result.data["unusable"]) == ["feedback"]

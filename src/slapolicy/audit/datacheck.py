@@ -50,8 +50,10 @@ class DataCheck:
             out.append(f"{line} ({t.where})")
         for reason, n in sorted(self.load.reasons.items(), key=lambda kv: (-kv[1], kv[0])):
             out.append(f"set aside: {reason} ({n:,} row(s))")
+        for table, why in sorted(self.load.unusable.items()):
+            out.append(f"{table}: cannot be read: {why}")
         for clause, why in sorted(self.unmeasurable.items()):
-            out.append(f"cannot measure {clause}: the data has no {why}")
+            out.append(f"cannot measure {clause}: {why}")
         if self.over_bound:
             out.append(f"too many rows set aside: {self.over_bound}")
         return out
@@ -64,9 +66,13 @@ def check_data(doc: PolicyDocument, source: DataSource) -> DataCheck:
     unmeasurable = {}
     for clause in clauses:
         kind = registry.get(clause.kind)
-        lacks = engine.load.lacks(kind.reads(clause, doc.params_for(clause.id)))
+        reads = kind.reads(clause, doc.params_for(clause.id))
+        lacks = engine.load.lacks(reads)
         if lacks:
-            unmeasurable[clause.id] = ", ".join(lacks)
+            unmeasurable[clause.id] = "the data has no " + ", ".join(lacks)
+        broken = engine.load.unusable_for(reads)
+        if broken:
+            unmeasurable[clause.id] = "; ".join(broken)
     over = None
     try:
         check_quarantine(engine.load, doc.policy.data.max_quarantined_share)

@@ -169,7 +169,13 @@ def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None
     kind = registry.get(clause.kind)
     params = ctx.doc.params_for(clause.id)
     specs = kind.checks(clause, params)
-    lacks = ctx.engine.load.lacks(kind.reads(clause, params))
+    reads = kind.reads(clause, params)
+    broken = ctx.engine.load.unusable_for(reads)
+    if broken:  # a table it reads could not be read: this clause errs, the audit goes on
+        for spec in specs:
+            store.note(clause.id, clause.kind, spec.name, error="; ".join(broken))
+        return
+    lacks = ctx.engine.load.lacks(reads)
     if lacks:  # nothing to measure: say what is missing, never count it as met
         for spec in specs:
             store.note(clause.id, clause.kind, spec.name,

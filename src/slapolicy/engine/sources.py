@@ -107,6 +107,13 @@ class LoadReport:
     missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Columns the data does not have and nothing needs (loaded as NULL).
     absent: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Tables that exist but cannot be read (loaded empty), with the reason.
+    unusable: dict[str, str] = field(default_factory=dict)
+
+    def unusable_for(self, reads: dict[str, frozenset[str]] | None) -> list[str]:
+        """Why the tables of ``reads`` (None: every table) that cannot be read are unusable."""
+        return [f"{t} cannot be read: {why}" for t, why in sorted(self.unusable.items())
+                if reads is None or t in reads]
 
     def lacks(self, reads: dict[str, frozenset[str]] | None) -> list[str]:
         """What of ``reads`` (None: everything) the data lacks, as ``table`` or ``table.col``."""
@@ -125,7 +132,8 @@ class LoadReport:
         return {"tables": {n: t.to_dict() for n, t in sorted(self.tables.items())},
                 "quarantine_reasons": dict(sorted(self.reasons.items())),
                 "missing": {t: list(c) for t, c in sorted(self.missing.items())},
-                "absent": {t: list(c) for t, c in sorted(self.absent.items())}}
+                "absent": {t: list(c) for t, c in sorted(self.absent.items())},
+                "unusable": dict(sorted(self.unusable.items()))}
 
 
 QUARANTINE = "_quarantine"
@@ -161,6 +169,7 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
     tables: dict[str, TableLoad] = {}
     missing: dict[str, tuple[str, ...]] = {}
     absent: dict[str, tuple[str, ...]] = {}
+    unusable: dict[str, str] = {}
     mapped: dict[str, tuple[str, str]] = {}
     if source.mapping is not None:
         from slapolicy.engine.mappings import load_mapping, mapped_relations
@@ -181,8 +190,20 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
             raw, where = found
             wanted = None if needs is None else needs.get(spec.name, frozenset())
             loaded = frozenset(n for n, t in tables.items() if t.where is not None)
-            tables[spec.name], gone = _create_typed(con, source, spec, raw, where, not_after,
-                                                    wanted, loaded)
+            try:
+                tables[spec.name], gone = _create_typed(con, source, spec, raw, where,
+                                                        not_after, wanted, loaded)
+            except DataSourceError as e:
+                if needs is None:
+                    raise
+                # One unreadable table errs only the clauses that read it (its reason
+                # goes with them); the rest of the audit goes on.
+                for temp in ("_raw", "_typed"):
+                    con.execute(f"DROP TABLE IF EXISTS {temp}")
+                _create_empty(con, spec)
+                tables[spec.name] = TableLoad(spec.name, where, 0, 0, 0)
+                unusable[spec.name] = str(e)
+                continue
             if gone:
                 lacking = tuple(c for c in gone if wanted is not None and c in wanted)
                 if lacking:
@@ -194,7 +215,8 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
             con.execute("DETACH src")
     reasons = dict(con.execute(
         f"SELECT \"table\" || ': ' || reason, count(*) FROM {QUARANTINE} GROUP BY 1").fetchall())
-    return LoadReport(tables, {k: int(v) for k, v in reasons.items()}, missing, absent)
+    return LoadReport(tables, {k: int(v) for k, v in reasons.items()}, missing, absent,
+                      unusable)
 
 
 def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
