@@ -37,7 +37,8 @@ def executed(demo_db: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def test_notebook_writes_every_file(executed) -> None:
     names = sorted(p.name for p in executed.folder.iterdir())
-    assert names == ["audit.html", "audit.ipynb", "breaches.csv", "breaches.parquet", "facts",
+    assert names == ["audit.body.html", "audit.html", "audit.ipynb", "breaches.csv",
+                     "breaches.parquet", "facts",
                      "manifest.json", "quarantine.csv", "quarantine.parquet", "results.json",
                      "signoff.html"]
     kept = sorted(p.name for p in (executed.folder / "facts").iterdir())
@@ -60,8 +61,9 @@ def test_notebook_and_library_agree_byte_for_byte(executed, demo_db: Path) -> No
 
 def test_html_has_results_and_no_code(executed) -> None:
     text = executed.html.read_text()
-    assert "SLA audit: company-a" in text and "speed-to-lead" in text
+    assert "<title>SLA audit: company-a — 2020-02</title>" in text and "speed-to-lead" in text
     assert "audit_period(" not in text  # code cells are excluded
+    assert "papermill" not in text.lower() and "require.js" not in text  # no notebook chrome
 
 
 def test_html_in_headless_chromium(executed, tmp_path: Path) -> None:
@@ -85,7 +87,7 @@ def test_html_in_headless_chromium(executed, tmp_path: Path) -> None:
         browser.close()
     assert "SLA audit: company-a — 2020-02" in body
     assert "speed-to-lead" in body
-    assert f"open breaches: {results['summary']['breaches']}" in body
+    assert f"{results['summary']['breaches']:,} open breaches" in body
     assert (tmp_path / "audit.png").stat().st_size > 10_000
 
 

@@ -188,6 +188,7 @@ def test_manifest_records_policy_suite_inputs_code_and_outputs(two_runs) -> None
     assert manifest["audit"] == {"policy_id": "company-a", "period": "2020-01", "revision": 1,
                                  "folder": "2020-01", "supersedes": None, "reason": None}
     assert set(manifest["parameters"]) == {"policy", "period", "data", "data_zone", "mapping",
+                                           "locale",
                                            "as_of",
                                            "expectations", "exceptions", "audits", "notebook"}
     software = manifest["software"]
@@ -196,13 +197,14 @@ def test_manifest_records_policy_suite_inputs_code_and_outputs(two_runs) -> None
     assert set(software["libraries"]) == set(LIBRARIES)
     assert software["libraries"]["duckdb"] and software["libraries"]["papermill"]
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["audit.html", "audit.ipynb", "breaches.csv", "breaches.parquet", "facts",
+    assert names == ["audit.body.html", "audit.html", "audit.ipynb", "breaches.csv",
+                     "breaches.parquet", "facts",
                      "manifest.json", "quarantine.csv", "quarantine.parquet", "results.json",
                      "signoff.html"]
     kept = sorted(f"facts/{p.name}" for p in (folder / "facts").iterdir())
     # The kept facts are hashed audit content: one Parquet file per check, and the index.
     assert "facts/index.json" in kept and len(kept) > 20
-    assert sorted(manifest["outputs"]) == sorted(["audit.html", "audit.ipynb", "breaches.csv",
+    assert sorted(manifest["outputs"]) == sorted(["audit.body.html", "audit.ipynb", "breaches.csv",
                                                   "breaches.parquet", "quarantine.csv",
                                                   "quarantine.parquet", "results.json", *kept])
     for name, out in manifest["outputs"].items():
@@ -220,7 +222,7 @@ def test_a_second_run_gives_byte_identical_results(two_runs) -> None:
     folder = ws / "audits" / "company-a" / "2020-01"
     after = files_of(folder)
     assert any(name.startswith("facts/") for name in after)
-    for name in ("results.json", "breaches.csv", "breaches.parquet", "audit.html",
+    for name in ("results.json", "breaches.csv", "breaches.parquet", "audit.body.html", "audit.html",
                  *[n for n in after if n.startswith("facts/")]):
         assert after[name] == before[name], name
     assert after["audit.ipynb"] != before["audit.ipynb"]  # papermill's run times differ

@@ -86,6 +86,7 @@ def test_signing_changes_no_hashed_content(signed) -> None:
         assert after[name] == before[name], name
     assert set(after) - set(before) == {"signatures.json"}
     assert after["signoff.html"] != before["signoff.html"]
+    assert after["audit.html"] != before["audit.html"]  # published with the new state
 
 
 def test_sign_reports_the_state_and_the_ledger_records_each_signature(signed) -> None:
@@ -119,24 +120,46 @@ def test_the_audit_page_shows_the_sign_off_in_headless_chromium(signed, tmp_path
         pytest.skip("chromium not installed here (apt-get install chromium); CI installs it")
     from playwright.sync_api import sync_playwright
 
-    signatures = json.loads((signed.folder / "signatures.json").read_text())["signatures"]
+    # audit.html mailed on its own: copied away from signoff.html and signatures.json.
+    alone = tmp_path / "audit.html"
+    shutil.copyfile(signed.folder / "audit.html", alone)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--no-first-run"])
         page = browser.new_page()
         page.route("http*://**/*", lambda route: route.abort())
-        page.goto((signed.folder / "audit.html").as_uri())
-        frame = page.frame_locator("iframe#signoff").locator("body")
-        text = frame.inner_text()
+        page.goto(alone.as_uri())
+        text = page.inner_text("#signoff")
         body = page.inner_text("body")
+        assert page.locator("iframe").count() == 0
         page.screenshot(path=str(tmp_path / "signed.png"))
         browser.close()
     assert "SLA audit: company-a — 2020-01" in body
     assert "Signed off: all 2 required signatures" in text
-    for s in signatures:
-        assert f"signed {s['signed_at']}" in text
-    assert "Marketing team lead (mkt-lead)" in text and "Sales team lead (sales-lead)" in text
+    assert "Marketing team lead (mkt-lead): signed " in text
+    assert "Sales team lead (sales-lead): signed " in text
+    assert text.count("(America/New_York)") == 2  # signing times in the policy's zone
+
+
+def test_signing_leaves_the_signed_page_and_publishes_its_state(signed) -> None:
+    body = (signed.folder / "audit.body.html").read_text()
+    published = (signed.folder / "audit.html").read_text()
+    head, _, rest = body.partition("<!--slapolicy:signoff-->")
+    _, _, tail = rest.partition("<!--/slapolicy:signoff-->")
+    assert published.startswith(head) and published.endswith(tail)
+    assert "Awaiting sign-off" not in published and "Signed off" in published
+    assert signed.signed_files["audit.body.html"] == signed.unsigned_files["audit.body.html"]
+    assert signed.signed_files["audit.html"] != signed.unsigned_files["audit.html"]
+
+
+def test_an_edited_published_page_is_detected(signed, tmp_path: Path) -> None:
+    root, folder = _copy(signed, tmp_path)
+    page = folder / "audit.html"
+    page.write_text(page.read_text().replace("Signed off", "Approved"))
+    assert verify_all(root).problems == [
+        f"{folder}: audit.html: is not the signed audit.body.html with the state of "
+        "signatures.json (edited)"]
 
 
 # --- tampering ----------------------------------------------------------------------------
@@ -170,7 +193,8 @@ def _replace_signature(folder: Path, index: int, entry: dict[str, str]) -> None:
     path.write_text(json.dumps(data))
 
 
-@pytest.mark.parametrize("name", ["results.json", "breaches.csv", "audit.html", "audit.ipynb"])
+@pytest.mark.parametrize("name", ["results.json", "breaches.csv", "audit.body.html",
+                                  "audit.ipynb"])
 def test_a_changed_byte_in_any_output_is_detected(signed, tmp_path: Path, name: str) -> None:
     root, folder = _copy(signed, tmp_path)
     _flip_byte(folder / name)

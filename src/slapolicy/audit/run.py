@@ -46,6 +46,8 @@ class AuditRequest:
     data: Path
     data_zone: str | None = None
     mapping: str | None = None
+    #: Language of the rendered page (en, tr, zh, fa, pl, ko); None: the policy's.
+    locale: str | None = None
     as_of: datetime | None = None
     expectations: Path | None = None
     exceptions: Path | None = None

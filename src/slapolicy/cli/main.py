@@ -46,6 +46,8 @@ def main() -> None:
               help="CRM export mapping for a --data folder of export files: hubspot, "
                    "salesforce, or a mapping YAML file (see docs/crm-exports.md).")
 @click.option("--as-of", default=None, help="ISO instant (UTC) the data is complete to.")
+@click.option("--locale", type=click.Choice(["en", "tr", "zh", "fa", "pl", "ko"]), default=None,
+              help="Language of audit.html [default: the policy's report.locale].")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
               show_default=True, help="Root folder of audits.")
 @click.option("--notebook", type=click.Path(path_type=Path),
@@ -60,13 +62,13 @@ def main() -> None:
               help="Why the period is audited again (required when its audit is signed; "
                    "recorded in the ledger).")
 def audit(policy_path: Path, period: str, data: str, data_zone: str | None,
-          mapping: str | None, as_of: str | None, audits: Path, notebook: Path,
-          expectations: Path | None, exceptions: Path | None, backfill: bool,
+          mapping: str | None, as_of: str | None, locale: str | None, audits: Path,
+          notebook: Path, expectations: Path | None, exceptions: Path | None, backfill: bool,
           reason: str | None) -> None:
     """Audit one period: run the notebook, write audits/<policy>/<period>/."""
     try:
         code = _audit_one(policy_path, period, data, data_zone, as_of, audits, notebook,
-                          expectations, exceptions, backfill, reason, mapping)
+                          expectations, exceptions, backfill, reason, mapping, locale)
     except SlapolicyError as e:
         _fail(e)
     sys.exit(code)
@@ -76,13 +78,13 @@ def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
                as_of: str | None, audits: Path, notebook: Path,
                expectations: Path | None = None, exceptions: Path | None = None,
                backfill: bool = False, reason: str | None = None,
-               mapping: str | None = None) -> int:
+               mapping: str | None = None, locale: str | None = None) -> int:
     from slapolicy.errors import HistoryMissingError
     from slapolicy.trail.scheduler import run_audit
 
     when = _instant(as_of)
     kwargs = dict(audits=audits, notebook=notebook, data_zone=data_zone, as_of=when,
-                  expectations=expectations, mapping=mapping)
+                  expectations=expectations, mapping=mapping, locale=locale)
     try:
         out, summary = run_audit(policy_path, period, data, exceptions=exceptions,
                                  reason=reason, **kwargs)  # type: ignore[arg-type]

@@ -377,6 +377,14 @@ class Communication(Spec):
 # --- the policy ---------------------------------------------------------------------------
 
 
+class Report(Spec):
+    """How the rendered audit is presented (labels, numbers, dates and currency)."""
+
+    locale: Literal["en", "tr", "zh", "fa", "pl", "ko"] = Field(
+        "en", description="language and formats of audit.html: English, Turkish, Simplified "
+                          "Chinese, Persian (right to left), Polish or Korean")
+
+
 class Policy(Spec):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     version: str
@@ -410,6 +418,9 @@ class Policy(Spec):
     rewards: Rewards
     consequences: Consequences
     communication: Communication
+    # Presentation only: it changes no verdict, so it is left out of the content hash (the
+    # rendered page itself is hashed in each audit's manifest).
+    report: Report = Field(default_factory=Report, exclude=True)
 
     @model_validator(mode="after")
     def _references(self) -> Policy:

@@ -35,13 +35,17 @@ TABLE_HASH = "slapolicy-table/1"
 MANIFEST = "manifest.json"
 SIGNATURES = "signatures.json"
 SIGNOFF_HTML = "signoff.html"
+#: The audit page as signed (hashed) and as published with the sign-off state (not hashed:
+#: it is the signed page plus the state of ``signatures.json``, and ``verify`` checks both).
+AUDIT_BODY = "audit.body.html"
+AUDIT_HTML = "audit.html"
 #: Files an audit folder may hold beside the outputs the manifest lists.
-UNHASHED = frozenset({MANIFEST, SIGNATURES, SIGNOFF_HTML})
+UNHASHED = frozenset({MANIFEST, SIGNATURES, SIGNOFF_HTML, AUDIT_HTML})
 #: Outputs a re-run on the same inputs reproduces byte for byte. The executed
 #: notebook holds papermill's run metadata (start and end times, durations, the
 #: staging path), so its hash identifies the run, not the result.
 REPRODUCIBLE = frozenset({"results.json", "breaches.csv", "breaches.parquet", "quarantine.csv",
-                          "quarantine.parquet", "audit.html"})
+                          "quarantine.parquet", AUDIT_BODY})
 LIBRARIES = ("pandas", "numpy", "pyarrow", "duckdb", "ibis-framework", "sqlglot", "pandera",
              "great_expectations", "pydantic", "papermill", "nbconvert", "nbclient",
              "ipykernel", "cryptography")

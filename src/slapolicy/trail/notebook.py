@@ -29,11 +29,8 @@ KERNEL = "python3"
 STAGING_TAG = ".staging."
 _STAGING = re.compile(r"^\.(?P<name>.+)\.staging\.(?P<pid>[0-9]+)\.[^/]+$")
 _OLD = re.compile(r"^\.(?P<name>.+)\.old$")
-SIGNOFF_FRAME = (
-    '<div class="slapolicy-signoff" style="margin:8px 0 16px">'
-    '<iframe id="signoff" src="signoff.html" title="Sign-off state" '
-    'style="width:100%;height:14em;border:1px solid #d0d7de"></iframe></div>'
-)
+#: The signed page; ``audit.html`` is published from it with the sign-off state.
+BODY_HTML = "audit.body.html"  # slapolicy.trail.manifest.AUDIT_BODY
 
 
 @dataclass(frozen=True)
@@ -115,6 +112,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
             "output": str(staging.resolve()),
             "data_zone": request.data_zone or "",
             "mapping": request.mapping or "",
+            "locale": request.locale or "",
             "as_of": request.as_of.isoformat() if request.as_of else "",
             "expectations": str(request.expectations_dir().resolve()),
             "exceptions": str(request.exceptions.resolve()) if request.exceptions else "",
@@ -144,7 +142,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 f"the audit notebook {notebook} could not run: {type(e).__name__}: {e}",
                 hint="check the notebook file and that the python3 kernel is installed",
             ) from e
-        render_html(executed, staging / "audit.html")
+        render_html(executed, staging / BODY_HTML)
         for name in ("results.json", "breaches.csv"):
             if not (staging / name).exists():
                 raise AuditRunError(f"the notebook ran but wrote no {name}",
@@ -171,7 +169,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 parameters={
                     "policy": str(request.policy), "period": period,
                     "data": described["location"], "data_zone": request.data_zone,
-                    "mapping": request.mapping,
+                    "mapping": request.mapping, "locale": request.locale,
                     "as_of": request.as_of.isoformat() if request.as_of else None,
                     "expectations": str(request.expectations_dir()),
                     "exceptions": str(request.exceptions) if request.exceptions else None,
@@ -246,34 +244,37 @@ def _recorded_failure(staging: Path) -> dict[str, Any] | None:
 
 
 def render_html(executed: Path, target: Path) -> Path:
-    """nbconvert to HTML without code cells, with the sign-off page framed at the top.
+    """Write the signed audit page from the executed notebook's report output.
 
-    The page holds no run metadata, so the same results render to the same bytes.
-
-    The frame shows ``signoff.html``, which ``slapolicy sign`` regenerates, so the
-    page shows the current sign-off state while its own bytes never change.
+    The notebook displays the report (``slapolicy.report.render_report``) with its page
+    settings in the output's metadata; this puts it in the page template of
+    ``slapolicy.report.page``: one file that fetches nothing (no nbconvert template, no
+    CDN script, charts as inline SVG). The page holds no run metadata, so the same
+    results render to the same bytes. It is the content the manifest hashes and the
+    signatures cover (``audit.body.html``); ``audit.html`` is published from it with
+    the sign-off state (``slapolicy.trail.signing.write_published_page``).
     """
     import nbformat
-    from nbconvert import HTMLExporter
+
+    from slapolicy.report import OUTPUT_KEY, page
 
     nb = nbformat.read(executed, as_version=4)
+    fragments: list[str] = []
+    settings: dict[str, Any] | None = None
     for cell in nb.cells:
-        # papermill gives the cell it injects a random id; the page must not depend on it.
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            cell["id"] = "injected-parameters"
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
-    target.write_text(_with_signoff_frame(body), encoding="utf-8")
+        for output in cell.get("outputs", []):
+            meta = (output.get("metadata") or {}).get(OUTPUT_KEY)
+            text = (output.get("data") or {}).get("text/html")
+            if meta and text is not None:
+                settings = dict(meta)
+                fragments.append(text if isinstance(text, str) else "".join(text))
+    if settings is None:
+        raise AuditRunError(f"the audit notebook {executed.name} displayed no audit report",
+                            hint="display slapolicy.report.render_report(...) with its metadata()")
+    target.write_text(page(fragments, title=settings["title"], lang=settings["lang"],
+                           direction=settings["dir"], locale=settings["locale"],
+                           zone=settings["zone"]), encoding="utf-8", newline="\n")
     return target
-
-
-def _with_signoff_frame(body: str) -> str:
-    for pattern in (r"<main[^>]*>", r"<body[^>]*>"):
-        m = re.search(pattern, body)
-        if m:
-            return body[:m.end()] + "\n" + SIGNOFF_FRAME + "\n" + body[m.end():]
-    return SIGNOFF_FRAME + body
 
 
 def _publish(staging: Path, folder: Path) -> None:

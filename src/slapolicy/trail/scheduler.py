@@ -51,7 +51,7 @@ def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, a
               notebook: Path, data_zone: str | None = None, as_of: datetime | None = None,
               expectations: Path | None = None, exceptions: Path | None = None,
               reason: str | None = None, cwd: Path | None = None, mapping: str | None = None,
-              ) -> tuple[AuditOutputs, dict[str, Any]]:
+              locale: str | None = None) -> tuple[AuditOutputs, dict[str, Any]]:
     """Audit one period: check the policy, period, suite and data first (before a kernel
     starts), then run the notebook and publish: the one code path for ``run-due`` and,
     through ``slapolicy.cli.main``, ``audit`` and ``demo``. ``data`` may be a folder, a DuckDB
@@ -67,7 +67,7 @@ def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, a
         return _audit_prepared(doc, policy_path, label, local, described, audits=audits,
                                notebook=notebook, data_zone=data_zone, as_of=as_of,
                                expectations=expectations, exceptions=exceptions,
-                               reason=reason, cwd=cwd, mapping=mapping)
+                               reason=reason, cwd=cwd, mapping=mapping, locale=locale)
 
 
 def _prepare(policy_path: Path, period: str | None,
@@ -86,7 +86,8 @@ def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None, l
                     described: dict[str, Any], *, audits: Path, notebook: Path,
                     data_zone: str | None, as_of: datetime | None, expectations: Path | None,
                     exceptions: Path | None, reason: str | None, cwd: Path | None,
-                    mapping: str | None = None) -> tuple[AuditOutputs, dict[str, Any]]:
+                    mapping: str | None = None,
+                    locale: str | None = None) -> tuple[AuditOutputs, dict[str, Any]]:
     from slapolicy.audit.results import load_results
     from slapolicy.audit.run import AuditRequest, audit_folder
     from slapolicy.trail.notebook import execute_audit
@@ -94,7 +95,7 @@ def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None, l
     assert label is not None
     request = AuditRequest(policy=policy_path, period=label, data=local, data_zone=data_zone,
                            as_of=as_of, expectations=expectations, exceptions=exceptions,
-                           audits=audits, mapping=mapping)
+                           audits=audits, mapping=mapping, locale=locale)
     out = execute_audit(request, audit_folder(audits, doc.id, label), notebook, cwd=cwd,
                         reason=reason, source=described)
     summary: dict[str, Any] = load_results(out.results)["summary"]

@@ -3,9 +3,12 @@
 A signatory signs an audit's identity (policy id, period, revision) together
 with its manifest hash, their person id and the signing time. Signatures live
 in ``signatures.json`` beside the manifest, which does not list it, so signing
-changes no hashed content. ``signoff.html`` shows the sign-off state; the
-audit's ``audit.html`` embeds it in a frame, so the page executives read shows
-who signed and when while its own bytes stay as the manifest recorded them.
+changes no hashed content. The page executives read, ``audit.html``, is the
+signed page ``audit.body.html`` (hashed in the manifest) with its sign-off block
+filled in from ``signatures.json``: it shows who signed, when, and who is still
+missing when opened alone, while the signed content never changes. ``verify``
+checks the body against the manifest and that ``audit.html`` is exactly the body
+plus the current sign-off state. ``signoff.html`` shows the state on its own.
 
 Keys are checked against the signatories the audited policy lists, as the
 manifest recorded them (``signoff`` in ``manifest.json``): a key added to a
@@ -36,6 +39,8 @@ from slapolicy.trail.ledger import (
     verify_chain,
 )
 from slapolicy.trail.manifest import (
+    AUDIT_BODY,
+    AUDIT_HTML,
     MANIFEST,
     SIGNATURES,
     SIGNOFF_HTML,
@@ -314,6 +319,9 @@ def sign_audit(folder: Path, key_path: Path, *, now: datetime | None = None) -> 
                       json.dumps({"signatures": entries}, indent=2, sort_keys=True) + "\n")
         state = signoff_state(folder, manifest, sha)
         _write_atomic(folder / SIGNOFF_HTML, render_signoff_html(state))
+        published = render_published_page(folder, state)
+        if published is not None:
+            _write_atomic(folder / AUDIT_HTML, published)
     return SignResult(who, signed_at, False, state)
 
 
@@ -328,6 +336,37 @@ def write_initial_signoff(folder: Path, manifest: dict[str, Any], manifest_sha25
     state = signoff_state(folder, manifest, manifest_sha256)
     (folder / SIGNOFF_HTML).write_text(render_signoff_html(state), encoding="utf-8",
                                        newline="\n")
+    published = render_published_page(folder, state)
+    if published is not None:
+        (folder / AUDIT_HTML).write_text(published, encoding="utf-8", newline="\n")
+
+
+def render_published_page(folder: Path, state: SignoffState) -> str | None:
+    """``audit.html``: the signed page with the sign-off ``state`` in its sign-off block,
+    in the page's own language and zone. None for an audit made before signed pages."""
+    from slapolicy.report.html import Signatory, page_settings, publish, signoff_block
+    from slapolicy.report.i18n import Formatter
+
+    path = folder / AUDIT_BODY
+    if not path.is_file():
+        return None
+    body = path.read_text(encoding="utf-8")
+    locale, zone = page_settings(body)
+    f = Formatter.for_locale(locale, zone)
+    signed = state.signed
+    people = list(state.requires) + sorted(p for p in signed if p not in state.requires)
+    rows = []
+    for pid in people:
+        info = state.signatories.get(pid) or {}
+        check = signed.get(pid)
+        rows.append(Signatory(pid, str(info.get("name", pid)), str(info.get("role", "")),
+                              pid in state.requires, check.signed_at if check else None,
+                              check.fingerprint if check else ""))
+    missing = [str((state.signatories.get(p) or {}).get("name", p)) for p in state.missing]
+    invalid = [(f"{c.name} ({c.person_id})", c.problem) for c in state.checks if not c.valid]
+    block = signoff_block(f, signatories=rows, invalid=invalid, required=len(state.requires),
+                          missing=missing)
+    return publish(body, block)
 
 
 # --- the sign-off page --------------------------------------------------------------------
@@ -411,6 +450,14 @@ def verify_audit(folder: Path, *, entries: list[dict[str, Any]] | None = None) -
         problems.append(f"{SIGNOFF_HTML}: missing")
     elif page.read_text(encoding="utf-8") != render_signoff_html(state):
         problems.append(f"{SIGNOFF_HTML}: does not show the state of {SIGNATURES} (edited)")
+    body_intact = not any(p.startswith(f"{AUDIT_BODY}:") for p in problems)
+    if (folder / AUDIT_BODY).is_file() and body_intact:  # a changed body is reported above
+        published = folder / AUDIT_HTML
+        if not published.is_file():
+            problems.append(f"{AUDIT_HTML}: missing")
+        elif published.read_text(encoding="utf-8") != render_published_page(folder, state):
+            problems.append(f"{AUDIT_HTML}: is not the signed {AUDIT_BODY} with the state of "
+                            f"{SIGNATURES} (edited)")
     if entries is None:
         entries = read_entries(ledger_path(root))
     name = relative_name(root, folder)
