@@ -307,6 +307,7 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
     listed = "[" + ", ".join(problems) + "]" if problems else "[]"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT _row, {select}, "
                 f"list_filter({listed}, lambda p: p IS NOT NULL) AS _problems FROM _raw")
+    con.execute("DROP TABLE _raw")  # one copy of a big table at a time
     _flag_rows(con, spec, not_after, loaded)
     key = " || '/' || ".join(f"coalesce(CAST(\"{k}\" AS VARCHAR), '')" for k in spec.key)
     location = ("'line ' || CAST(_row + 1 AS VARCHAR)" if is_csv
@@ -321,7 +322,6 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
                 f"WHERE len(_problems) = 0 ORDER BY {order}")
     ((read, bad),) = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE len(_problems) > 0) FROM _typed").fetchall()
-    con.execute("DROP TABLE _raw")
     con.execute("DROP TABLE _typed")
     return TableLoad(spec.name, where, int(read), int(read) - int(bad), int(bad)), missing
 
