@@ -27,8 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
+## bench: audit cost at 10k, 100k and 1M leads a month (figures, not tests; docs/performance.md)
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_audit.py
+	$(BIN)/python benchmarks/bench_audit.py $(BENCH_ARGS)
 
 ## lab: JupyterLab on loopback for analysts
 lab: $(STAMP)

@@ -161,7 +161,7 @@ FEEDBACK_TOPICS = ("lead quality", "follow-up speed", "content request", "ICP de
 
 # Numbered streams: a part's random numbers do not depend on the parts before it.
 STREAMS = ("leads", "owners", "activities", "pipeline", "deals", "feedback", "meetings",
-           "traffic", "revenue", "profile")
+           "traffic", "revenue", "profile", "cadence")
 
 
 def performance_curve(months: int) -> tuple[float, ...]:
@@ -194,6 +194,12 @@ class DemoConfig:
         seed: Seed of every random stream; the same config gives the same bytes.
         performance: One level in ``[0, 1]`` per month (0 weak, 1 strong), or
             ``None`` for ``performance_curve(months)``.
+        activities_per_lead: ``None`` (the default) for the demo's light touch
+            pattern, 1 to 6 touches per worked lead (about 1.3 activities per lead);
+            or the activities per lead to aim for (benchmarks use 10): worked leads
+            then get a sales cadence of touches, generated in bulk (see
+            ``_simulate_cadence``). Only this parameter changes the data: ``None``
+            gives the same bytes as before it existed.
     """
 
     start: str = "2020-01"
@@ -201,6 +207,7 @@ class DemoConfig:
     leads_per_month: int = 3000
     seed: int = 20200101
     performance: tuple[float, ...] | None = None
+    activities_per_lead: float | None = None
 
     def __post_init__(self) -> None:
         m = re.fullmatch(r"(\d{4})-(\d{2})", self.start)
@@ -218,6 +225,9 @@ class DemoConfig:
             bad = [p for p in self.performance if not 0.0 <= p <= 1.0]
             if bad:
                 raise ValueError(f"performance levels must be within [0, 1], got {bad}")
+        if self.activities_per_lead is not None and not 1.0 <= self.activities_per_lead <= 100:
+            raise ValueError("activities_per_lead must be between 1 and 100 (or None), got "
+                             f"{self.activities_per_lead}")
 
     @property
     def levels(self) -> tuple[float, ...]:
@@ -256,13 +266,21 @@ def generate(config: DemoConfig = DemoConfig()) -> dict[str, pa.Table]:
     leads = _simulate_leads(rng("leads"), tl, config.leads_per_month)
     _assign_owners(rng("owners"), tl, leads)
     _profile_mqls(rng("profile"), leads)
-    acts = _simulate_touches(rng("activities"), tl, leads, cals)
+    per_lead = config.activities_per_lead
+    if per_lead is None:
+        acts = _simulate_touches(rng("activities"), tl, leads, cals)
+    else:  # a dense cadence: planned per lead now, rows once the kept leads are known
+        _simulate_cadence(rng("activities"), tl, leads, cals, per_lead)
     _qualify_and_return(rng("pipeline"), tl, leads, cals)
     opps = _opportunities(rng("deals"), tl, leads, cals)
     stages = _opportunity_stages(opps)
+    if per_lead is not None:
+        acts = _cadence_rows(rng("cadence"), leads, opps, cals, tl.start)
 
     _censor(tl.as_of, leads, acts, opps, stages)
     leads, acts, opps, stages = _drop_idle_warmup(tl, leads, acts, opps, stages)
+    if per_lead is not None:
+        acts = _thin_cadence(rng("cadence"), acts, len(leads["created_at"]), per_lead)
     _scale_revenue(rng("revenue"), tl, opps, config.leads_per_month)
 
     tables = {
@@ -711,6 +729,127 @@ def _simulate_touches(rng: np.random.Generator, tl: _Timeline, leads: dict[str, 
             "occurred_at": times[lead_i, slot], "outcome": outcome}
 
 
+def _touch_plan(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Who is worked, and the business seconds from notification to the first touch.
+
+    The same rules as ``_simulate_touches``: overloaded reps and weak months leave more
+    leads waiting. Returns (has an owner, never touched, delay to the first touch).
+    """
+    n = len(leads["created_at"])
+    owner, notified, load = leads["owner"], leads["notified_at"], leads["load"]
+    has = owner >= 0
+    level = np.where(has, tl.level_at(notified), 0.0)
+    overloaded = load > 1.5
+    never = rng.random(n) < (0.035 - 0.02 * level) * np.where(overloaded, 1.6, 1.0)
+    slow_p = 0.15 - 0.10 * level + np.where(overloaded, 0.12, 0.0) \
+        - np.where(load < 0.7, 0.03, 0.0)
+    slow = rng.random(n) < slow_p
+    fast_delay = 60 + np.rint(rng.beta(1.3, 3.0, n) * 56 * MINUTE).astype(np.int64)
+    slow_delay = _lognormal_s(rng, 3 * HOUR, 0.9, n, HOUR + MINUTE, 5 * 8 * HOUR)
+    return has, never, np.where(slow, slow_delay, fast_delay)
+
+
+def _simulate_cadence(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.ndarray],
+                      cals: dict[str, _Calendar], per_lead: float) -> None:
+    """Plan a sales cadence per worked lead: how many touches, the first and the last.
+
+    The first touch follows the same rules as ``_simulate_touches`` (speed to lead sees
+    the same behaviour); then the rep keeps working the lead, a few touches a business
+    day, for about a week. Only the plan is drawn here, per lead; ``_cadence_rows``
+    makes the activity rows later, for the leads the export keeps, and
+    ``_thin_cadence`` trims them to ``per_lead`` activities per exported lead.
+
+    Adds ``first_touch``, ``last_touch``, ``touches``, ``touch_delay`` and
+    ``cadence_span`` (business seconds from the first touch to the last) to ``leads``.
+    """
+    n = len(leads["created_at"])
+    owner, notified = leads["owner"], leads["notified_at"]
+    has, never, delay = _touch_plan(rng, tl, leads)
+    worked = has & ~never
+    audited = leads["created_at"] >= tl.start
+    # Touches per worked lead, with headroom for the touches the export cuts off (the
+    # rows are thinned to the target afterwards).
+    mean = 1.3 * per_lead * max(int(audited.sum()), 1) / max(int((worked & audited).sum()), 1)
+    spread = rng.gamma(2.0, 0.5, n)  # mean 1: some leads get far more touches
+    count = np.where(worked, 1 + rng.poisson(max(mean - 1.0, 0.0) * spread), 0)
+    gap = _lognormal_s(rng, 90 * MINUTE, 0.35, n, 45 * MINUTE, 6 * HOUR)  # a lead's mean gap
+    span = np.maximum(count - 1, 0) * gap
+    idx = np.flatnonzero(worked)
+    first = _null_ts(n)
+    last = _null_ts(n)
+    first[idx] = _rep_add(cals, owner[idx], notified[idx], delay[idx])
+    last[idx] = _rep_add(cals, owner[idx], notified[idx], delay[idx] + span[idx])
+    leads["touches"], leads["first_touch"], leads["last_touch"] = count, first, last
+    leads["touch_delay"], leads["cadence_span"] = delay, span
+
+
+def _cadence_rows(rng: np.random.Generator, leads: dict[str, np.ndarray],
+                  opps: dict[str, np.ndarray], cals: dict[str, _Calendar],
+                  start: int) -> dict[str, np.ndarray]:
+    """The activity rows of the planned cadences, in bulk (no Python per row).
+
+    Only for leads the export can keep (see ``_drop_idle_warmup``): a warm-up lead with
+    neither a deal nor an MQL since ``start`` is dropped with its touches, so they are
+    never made. Business time is additive, so touch ``k`` of a lead sits the delay plus
+    its first ``k`` gaps business seconds after the notification, on the owner's
+    calendar: one cumulative sum and one calendar lookup for all rows. Gaps are at
+    least 30 minutes and split the lead's ``cadence_span``, so the last row is the
+    planned last touch. Rows come grouped by lead, in time order.
+    """
+    n = len(leads["created_at"])
+    has_opp = np.zeros(n, dtype=bool)
+    has_opp[opps["lead"]] = True
+    may_keep = (leads["created_at"] >= start) | has_opp | (leads["mql_at"] >= start)
+    idx = np.flatnonzero(may_keep & (leads["touches"] > 0))
+    counts = leads["touches"][idx]
+    total = int(counts.sum())
+    row = np.repeat(np.arange(len(idx)), counts)
+    starts = np.cumsum(counts) - counts  # first row of each lead
+    step = np.arange(total) - starts[row]
+    share = rng.lognormal(0.0, 0.6, total)
+    share[step == 0] = 0.0
+    run = np.cumsum(share)
+    run -= run[starts][row]  # each lead's running sum of shares, 0 at its first touch
+    whole = run[starts + counts - 1][row]  # each lead's sum of shares
+    floor = 30 * MINUTE
+    span = leads["cadence_span"][idx][row]
+    free = np.maximum(span - (counts[row] - 1) * floor, 0)
+    frac = np.divide(run, whole, out=np.zeros(total), where=whole > 0)
+    offset = leads["touch_delay"][idx][row] + step * floor + np.rint(frac * free).astype(np.int64)
+    lead_i = idx[row]
+    owner = leads["owner"][lead_i]
+    times = _rep_add(cals, owner, leads["notified_at"][lead_i], offset)
+    kinds = _pick_lean(rng, np.stack([FIRST_KIND_P, LATER_KIND_P]), (step > 0).astype(np.int64))
+    outcome = _pick_lean(rng, OUTCOME_GIVEN_KIND, kinds)
+    outcome[rng.random(total) < 0.03] = -1  # the rep logged no outcome
+    return {"lead": lead_i, "rep": owner, "kind": kinds, "occurred_at": times,
+            "outcome": outcome, "step": step}
+
+
+def _thin_cadence(rng: np.random.Generator, acts: dict[str, np.ndarray], n_leads: int,
+                  per_lead: float) -> dict[str, np.ndarray]:
+    """Keep every first touch and a random share of later ones: ``per_lead`` per lead."""
+    later = acts.pop("step") > 0
+    n_later = int(later.sum())
+    want = per_lead * n_leads - (len(later) - n_later)
+    if n_later == 0 or want >= n_later:
+        return acts
+    keep = ~later | (rng.random(len(later)) < max(want, 0) / n_later)
+    return {k: v[keep] for k, v in acts.items()}
+
+
+def _pick_lean(rng: np.random.Generator, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Like ``_pick_rows``, without an (n, k) matrix: one sorted lookup per row kind."""
+    u = rng.random(len(rows))
+    out = np.empty(len(rows), dtype=np.int64)
+    for r in range(probs.shape[0]):
+        m = rows == r
+        cum = np.cumsum(probs[r]) / np.sum(probs[r])
+        out[m] = np.minimum(np.searchsorted(cum, u[m], side="right"), probs.shape[1] - 1)
+    return out
+
+
 # --- SQLs, returns, opportunities ------------------------------------------------------
 
 
@@ -932,8 +1071,13 @@ def _scale_revenue(rng: np.random.Generator, tl: _Timeline, opps: dict[str, np.n
 # --- tables ----------------------------------------------------------------------------
 
 
-def _ids(prefix: str, n: int, width: int) -> np.ndarray:
-    return np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+def _ids(prefix: str, n: int, width: int) -> pa.Array:
+    """``prefix`` + 1..n zero-padded to ``width`` digits, built by Arrow (no Python per id)."""
+    import pyarrow.compute as pc
+
+    digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(1, n + 1, dtype=np.int64)), pa.string()),
+                          width=width, padding="0")
+    return pc.binary_join_element_wise(pa.scalar(prefix), digits, "")
 
 
 def _ts(values: np.ndarray) -> pa.Array:
@@ -950,8 +1094,15 @@ def _cat(values: Sequence[str], codes: np.ndarray) -> pa.Array:
     return pa.array(list(values), type=pa.string()).take(idx)
 
 
-def _str(values: Sequence[str] | np.ndarray) -> pa.Array:
+def _str(values: Sequence[str] | np.ndarray | pa.Array) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values.cast(pa.string())
     return pa.array(list(values), type=pa.string())
+
+
+def _take(ids: pa.Array, index: np.ndarray) -> pa.Array:
+    """``ids[index]``, gathered by Arrow."""
+    return ids.take(pa.array(np.asarray(index, dtype=np.int64)))
 
 
 def _people_table() -> dict[str, pa.Array]:
@@ -967,7 +1118,7 @@ def _people_table() -> dict[str, pa.Array]:
 
 def _leads_table(leads: dict[str, np.ndarray]) -> dict[str, pa.Array]:
     cols: dict[str, pa.Array] = {
-        "lead_id": _str(leads["lead_id"]),
+        "lead_id": leads["lead_id"],
         "source": _cat(SOURCES, leads["source"]),
         "marketer_id": _cat(MARKETERS, leads["marketer"]),
         "owner_id": _cat(REPS, leads["owner"]),
@@ -987,11 +1138,11 @@ def _leads_table(leads: dict[str, np.ndarray]) -> dict[str, pa.Array]:
     return cols
 
 
-def _activities_table(acts: dict[str, np.ndarray], lead_ids: np.ndarray
+def _activities_table(acts: dict[str, np.ndarray], lead_ids: pa.Array
                       ) -> dict[str, pa.Array]:
     return {
-        "activity_id": _str(_ids("act-", len(acts["lead"]), 8)),
-        "lead_id": _str(lead_ids[acts["lead"]]),
+        "activity_id": _ids("act-", len(acts["lead"]), 8),
+        "lead_id": _take(lead_ids, acts["lead"]),
         "rep_id": _cat(REPS, acts["rep"]),
         "kind": _cat(KINDS, acts["kind"]),
         "occurred_at": _ts(acts["occurred_at"]),
@@ -999,11 +1150,11 @@ def _activities_table(acts: dict[str, np.ndarray], lead_ids: np.ndarray
     }
 
 
-def _opportunities_table(opps: dict[str, np.ndarray], lead_ids: np.ndarray
+def _opportunities_table(opps: dict[str, np.ndarray], lead_ids: pa.Array
                          ) -> dict[str, pa.Array]:
     return {
-        "opportunity_id": _str(opps["opportunity_id"]),
-        "lead_id": _str(lead_ids[opps["lead"]]),
+        "opportunity_id": opps["opportunity_id"],
+        "lead_id": _take(lead_ids, opps["lead"]),
         "rep_id": _cat(REPS, opps["rep"]),
         "created_at": _ts(opps["created_at"]),
         "proposal_submitted_at": _ts(opps["proposal_submitted_at"]),
@@ -1013,9 +1164,9 @@ def _opportunities_table(opps: dict[str, np.ndarray], lead_ids: np.ndarray
     }
 
 
-def _stages_table(stages: dict[str, np.ndarray], opp_ids: np.ndarray) -> dict[str, pa.Array]:
+def _stages_table(stages: dict[str, np.ndarray], opp_ids: pa.Array) -> dict[str, pa.Array]:
     return {
-        "opportunity_id": _str(opp_ids[stages["opp"]]),
+        "opportunity_id": _take(opp_ids, stages["opp"]),
         "stage": _cat(OPP_STAGES, stages["stage"]),
         "entered_at": _ts(stages["entered_at"]),
     }
@@ -1064,7 +1215,7 @@ def _feedback_table(rng: np.random.Generator, tl: _Timeline, hq: _Calendar
     topic = np.array(FEEDBACK_TOPICS, dtype=object)[rng.integers(0, len(FEEDBACK_TOPICS), n)]
     topic[rng.random(n) < 0.05] = None
     return {
-        "feedback_id": _str(_ids("fb-", n, 5)),
+        "feedback_id": _ids("fb-", n, 5),
         "from_team": _str(teams),
         "to_team": _str(other),
         "requested_by": _str(by),
