@@ -27,6 +27,29 @@ if TYPE_CHECKING:
 _SHOW_FAILURES = 10
 
 
+#: DuckDB's memory limit for the audit's engine; beyond it DuckDB spills to a temporary
+#: folder instead of growing. At 1M leads and 10M activities the whole `slapolicy audit`
+#: process tree peaks at 1.7 GiB instead of 4.9 GiB, and runs about 12% longer.
+#: ``SLAPOLICY_DUCKDB_MEMORY`` overrides it (e.g. "4GB"; "0": no limit).
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+def bound_memory(con: Any) -> None:
+    """Bound DuckDB's memory and give it a private folder to spill to."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    limit = os.environ.get("SLAPOLICY_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT)
+    if limit == "0":
+        return
+    spill = tempfile.mkdtemp(prefix="slapolicy-spill-")
+    atexit.register(shutil.rmtree, spill, ignore_errors=True)
+    con.execute(f"SET memory_limit='{limit.replace(chr(39), '')}'")
+    con.execute(f"SET temp_directory='{spill.replace(chr(39), chr(39) * 2)}'")
+
+
 class Engine:
     """An Ibis backend with one table per contract table."""
 
@@ -46,6 +69,7 @@ class Engine:
         import ibis
 
         backend = ibis.duckdb.connect()
+        bound_memory(backend.con)
         report = load_into(backend.con, source, not_after=not_after, needs=needs)
         engine = cls(backend, source, report)
         engine.validate_contract()

@@ -146,18 +146,15 @@ def judge_check(facts: ir.Table, clause_id: str, check: CheckSpec, threshold: Th
                 verify: bool = True) -> tuple[CheckVerdict, ir.Table]:
     """Judge one check; returns the verdict and the judged table (for breaches).
 
-    ``verify`` (the audit) validates the facts' schema with pandera and takes the
-    verdict from Great Expectations, which must agree with the engine. Without it
-    (judging kept facts again, whose files are checked against their SHA-256), the
-    engine's own count decides under the same rule, ``compliance >= mostly``.
+    ``verify`` (the audit) takes the verdict from Great Expectations, which must agree
+    with the engine. Without it (judging kept facts again, whose files are checked
+    against their SHA-256), the engine's own count decides under the same rule,
+    ``compliance >= mostly``. The facts' types are fixed when they are kept; a null
+    where the judge needs a value makes the check ``error``.
     """
     from slapolicy.engine import expectations
-    from slapolicy.engine.rowchecks import malformed
 
     name = f"{clause_id}:{check.name}"
-    problem = malformed(facts, name) if verify else None
-    if problem:
-        return errored(check, threshold, problem), facts
     t = judged_table(facts, clause_id, check, threshold, row_check, excusals)
     decided = t.state != "pending"
     row = t.aggregate(
@@ -166,7 +163,12 @@ def judge_check(facts: ir.Table, clause_id: str, check: CheckSpec, threshold: Th
         median=t.observed.quantile(0.5, where=decided),
         p90=t.observed.quantile(0.9, where=decided),
         max=t.observed.max(where=decided),
+        nulls=(t.subject_id.isnull() | t.observed.isnull() | t.open.isnull()).ifelse(1, 0).sum(),
     ).to_pyarrow().to_pylist()[0]
+    if row["nulls"]:
+        return errored(check, threshold, (
+            f"facts are malformed: {row['nulls']} subject(s) with a null subject_id, observed "
+            "or open")), facts
     counts = {s: int(row[s] or 0) for s in STATES}
     subjects = counts["compliant"] + counts["breach"]
     observed = {k: (None if row[k] is None else float(row[k])) for k in ("median", "p90", "max")}

@@ -1,4 +1,4 @@
-"""pandera: the row obligation of a check, and the typed shape of facts, run in the engine.
+"""pandera: the row obligation of a check, run in the engine.
 
 The obligation is a pandera ``Check`` whose function returns an Ibis boolean
 expression. The judge evaluates that one expression in the engine for every
@@ -33,34 +33,3 @@ def compliance_expression(table: ir.Table, check: Any) -> ir.BooleanColumn:
     """The check's per-row verdict over ``table`` as an engine expression (nothing runs)."""
     result = check(table)
     return result.check_output
-
-
-def facts_schema(name: str) -> Any:
-    """The facts every check measures: typed, with no nulls where the judge needs values."""
-    import ibis.expr.datatypes as dt
-    import pandera.ibis as pa
-
-    return pa.DataFrameSchema(
-        {
-            "subject_id": pa.Column(dt.string, nullable=False),
-            "observed": pa.Column(dt.float64, nullable=False),
-            "open": pa.Column(dt.boolean, nullable=False),
-        },
-        name=name,
-    )
-
-
-def malformed(table: ir.Table, name: str) -> str | None:
-    """Why the facts table breaks its schema, or None. Runs in the engine."""
-    import pandera.ibis as pa
-
-    if int(table.count().to_pyarrow().as_py()) == 0:
-        return None  # pandera.ibis (0.35) reports nulls in every column of an empty table
-    try:
-        facts_schema(name).validate(table, lazy=True)
-    except pa.errors.SchemaErrors as e:
-        cases = e.failure_cases
-        first = cases.iloc[0]
-        return (f"facts are malformed: {first['column']} {first['check']} "
-                f"({len(cases)} case(s))")
-    return None

@@ -88,9 +88,12 @@ def table_hashes(source: DataSource) -> dict[str, Any]:
 
     from slapolicy.engine.sources import load_into
 
+    from slapolicy.engine.context import bound_memory
+
     con = duckdb.connect()
+    bound_memory(con)
     try:
-        load_into(con, source)
+        load_into(con, source, needs={})
         tables: dict[str, Any] = {}
         for spec in TABLES.values():
             fields = ", ".join(f"'{c.name}': {_canonical_value(c)}" for c in spec.columns)
