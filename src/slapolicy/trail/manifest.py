@@ -86,9 +86,8 @@ def table_hashes(source: DataSource) -> dict[str, Any]:
     """
     import duckdb
 
-    from slapolicy.engine.sources import load_into
-
     from slapolicy.engine.context import bound_memory
+    from slapolicy.engine.sources import load_into
 
     con = duckdb.connect()
     bound_memory(con)
