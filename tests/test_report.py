@@ -257,3 +257,15 @@ def test_the_policy_sets_the_locale_and_an_unknown_one_is_refused(tmp_path: Path
                      base_dir=POLICY.parent)
     assert "policy.report.locale: Input should be 'en', 'tr', 'zh', 'fa', 'pl' or 'ko'" \
         in str(err.value)
+
+
+def test_why_the_pool_is_not_earned_is_in_the_page_language(tmp_path: Path) -> None:
+    body = standing(shared="missed", pool=False)
+    body["rewards"]["monthly_pool"].update(
+        why="not met: lead-value (not_measured), speed-to-lead (missed)",
+        requires={"lead-value": "not_measured", "speed-to-lead": "missed", "run-rate": "met"})
+    persian = full_page(result(tmp_path, [breach("L1", 3.0)], standing=body), "fa")
+    assert "محقق نشده: lead-value (سنجیده نشد), speed-to-lead (محقق نشد)" in persian
+    assert "not met:" not in persian
+    english = full_page(result(tmp_path / "en", [breach("L1", 3.0)], standing=body), "en")
+    assert "Not met: lead-value (not measured), speed-to-lead (missed)" in english

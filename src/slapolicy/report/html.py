@@ -126,6 +126,20 @@ def verdict(data: ReportData, f: Formatter) -> str:
     return " ".join(out)
 
 
+def _pool_why(f: Any, pool: dict[str, Any]) -> str:
+    """Why the pool is (not) earned, in the page's language: each requirement not met and
+    its status (the results' English ``why`` when they list no requirements)."""
+    requires = pool.get("requires")
+    if not isinstance(requires, dict):
+        return str(pool.get("why") or "")
+    blocking = {i: s for i, s in requires.items() if s not in ("met", "not_in_force")}
+    if not blocking:
+        return str(f.t("pool.requires_all_met"))
+    items = ", ".join(f"{i} ({f.t('status.' + s) if 'status.' + s in f.messages else s})"
+                      for i, s in sorted(blocking.items()))
+    return str(f.t("pool.requires_blocking", items=items))
+
+
 def _yes_no(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
@@ -164,7 +178,7 @@ def _summary(data: ReportData, f: Formatter) -> str:
         earned = pool.get("eligible")
         amount = f.money(pool["amount"], pool["currency"])
         body = (f"<p><b>{e(f.t('pool.' + _yes_no(earned), amount=amount))}</b></p>"
-                f"<p class=\"why\">{e(pool.get('why') or '')}</p>")
+                f"<p class=\"why\">{e(_pool_why(f, pool))}</p>")
         a_earned = annual.get("eligible")
         if a_earned is None and annual.get("judged_in"):
             body += f"<p>{e(f.t('annual.later', when=f.month(annual['judged_in'])))}</p>"
