@@ -116,3 +116,27 @@ def test_errors_pickle() -> None:
     again = pickle.loads(pickle.dumps(err))
     assert type(again) is type(err)
     assert str(again) == str(err) and again.line == err.line
+
+
+def test_a_negative_duration_is_refused_at_its_line() -> None:
+    err = broken("        within: 1h", "        within: -3600")
+    assert err.yaml_path == "policy.clauses[0].params.within"
+    assert err.line == TEXT.splitlines().index("        within: 1h") + 1
+    assert "a duration cannot be negative (-3600s)" in str(err)
+
+
+def test_a_calendar_that_never_opens_is_refused() -> None:
+    lines = TEXT.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("      hours: {mon:"))
+    end = next(i for i in range(start, len(lines)) if lines[i].rstrip().endswith("}"))
+    text = "\n".join([*lines[:start], "      hours: {}", *lines[end + 1:]]) + "\n"
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, source="company-a.yaml")
+    assert "the calendar opens on no day" in str(info.value)
+    assert info.value.yaml_path is not None and info.value.yaml_path.endswith(".hours")
+
+
+def test_a_reversed_goal_window_is_refused_at_its_line() -> None:
+    err = broken("        window: [2020-06-01, 2020-12-31]", "        window: [2020-12-31, 2020-06-01]")
+    assert err.line == TEXT.splitlines().index("        window: [2020-06-01, 2020-12-31]") + 1
+    assert "the window ends (2020-06-01) before it starts (2020-12-31)" in str(err)

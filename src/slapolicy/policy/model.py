@@ -124,6 +124,15 @@ class Calendar(Spec):
     closed_dates: list[date] = Field(default_factory=list)
     regions: list[str] = Field(default_factory=list, description="people.region values")
 
+    @field_validator("hours")
+    @classmethod
+    def _opens_sometime(cls, value: dict[Any, list[Any]]) -> dict[Any, list[Any]]:
+        # A calendar that never opens stops every business clock: no lead is ever late.
+        if not any(value.values()):
+            raise ValueError("the calendar opens on no day; give opening hours, e.g. "
+                             'mon: "09:00-17:00"')
+        return value
+
     @field_validator("hours", mode="before")
     @classmethod
     def _short_hours(cls, value: Any) -> Any:
@@ -260,6 +269,14 @@ class Goal(Spec):
     )
     forecast_periods: int = Field(3, ge=2, description="periods the trend forecast uses")
     shared: bool = True
+
+    @field_validator("window")
+    @classmethod
+    def _ordered_window(cls, value: tuple[date, date] | None) -> tuple[date, date] | None:
+        if value is not None and value[1] < value[0]:
+            raise ValueError(f"the window ends ({value[1]}) before it starts ({value[0]}); "
+                             "write [first day, last day]")
+        return value
 
 
 class Goals(Spec):

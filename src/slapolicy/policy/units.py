@@ -16,9 +16,12 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 def parse_duration(value: Any) -> timedelta:
     """Accept ``90s``, ``30m``, ``1h``, ``24h``, ``7d``, ``2w``, or a number of seconds."""
     if isinstance(value, timedelta):
-        return value
+        return _not_negative(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a duration; write a number and a unit: "
+                             "90s, 30m, 1h, 24h, 7d or 2w")
+        return _not_negative(timedelta(seconds=value))
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
@@ -26,6 +29,14 @@ def parse_duration(value: Any) -> timedelta:
     raise ValueError(
         f"{value!r} is not a duration; write a number and a unit: 90s, 30m, 1h, 24h, 7d or 2w"
     )
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    # A negative time limit would make every subject breach (or none): never a policy.
+    if value < timedelta(0):
+        raise ValueError(f"a duration cannot be negative ({value.total_seconds():g}s); "
+                         "write how long, e.g. 1h")
+    return value
 
 
 def format_duration(value: timedelta) -> str:
