@@ -692,20 +692,8 @@ def _simulate_touches(rng: np.random.Generator, tl: _Timeline, leads: dict[str, 
     activities (lead index, rep, kind, instant, outcome) in no particular order.
     """
     n = len(leads["created_at"])
-    owner, notified, load = leads["owner"], leads["notified_at"], leads["load"]
-    has = owner >= 0
-    level = np.where(has, tl.level_at(notified), 0.0)
-    # An overloaded rep leaves more leads waiting; weak months are slower for everyone.
-    overloaded = load > 1.5
-    never = rng.random(n) < (0.035 - 0.02 * level) * np.where(overloaded, 1.6, 1.0)
-    slow_p = 0.15 - 0.10 * level + np.where(overloaded, 0.12, 0.0) \
-        - np.where(load < 0.7, 0.03, 0.0)
-    slow = rng.random(n) < slow_p
-    # Business seconds to the first touch: under an hour for most, a long tail otherwise.
-    # Counting in business time puts an after-hours lead's touch early next business day.
-    fast_delay = 60 + np.rint(rng.beta(1.3, 3.0, n) * 56 * MINUTE).astype(np.int64)
-    slow_delay = _lognormal_s(rng, 3 * HOUR, 0.9, n, HOUR + MINUTE, 5 * 8 * HOUR)
-    delay = np.where(slow, slow_delay, fast_delay)
+    owner, notified = leads["owner"], leads["notified_at"]
+    has, never, delay = _touch_plan(rng, tl, leads)
     count = np.where(has & ~never, _pick(rng, TOUCH_COUNT_P, n) + 1, 0)
     gaps = _lognormal_s(rng, 5 * HOUR, 0.8, n * 5, 30 * MINUTE, 3 * 8 * HOUR).reshape(n, 5)
 
@@ -733,18 +721,21 @@ def _touch_plan(rng: np.random.Generator, tl: _Timeline, leads: dict[str, np.nda
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Who is worked, and the business seconds from notification to the first touch.
 
-    The same rules as ``_simulate_touches``: overloaded reps and weak months leave more
-    leads waiting. Returns (has an owner, never touched, delay to the first touch).
+    Overloaded reps and weak months leave more leads waiting. Returns (has an owner,
+    never touched, delay to the first touch).
     """
     n = len(leads["created_at"])
     owner, notified, load = leads["owner"], leads["notified_at"], leads["load"]
     has = owner >= 0
     level = np.where(has, tl.level_at(notified), 0.0)
+    # An overloaded rep leaves more leads waiting; weak months are slower for everyone.
     overloaded = load > 1.5
     never = rng.random(n) < (0.035 - 0.02 * level) * np.where(overloaded, 1.6, 1.0)
     slow_p = 0.15 - 0.10 * level + np.where(overloaded, 0.12, 0.0) \
         - np.where(load < 0.7, 0.03, 0.0)
     slow = rng.random(n) < slow_p
+    # Business seconds to the first touch: under an hour for most, a long tail otherwise.
+    # Counting in business time puts an after-hours lead's touch early next business day.
     fast_delay = 60 + np.rint(rng.beta(1.3, 3.0, n) * 56 * MINUTE).astype(np.int64)
     slow_delay = _lognormal_s(rng, 3 * HOUR, 0.9, n, HOUR + MINUTE, 5 * 8 * HOUR)
     return has, never, np.where(slow, slow_delay, fast_delay)
