@@ -8,12 +8,14 @@ with an embedded DuckDB, applies the policy's thresholds and tolerances
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slapolicy.audit.results import ClauseResult
 from slapolicy.clauses import registry
+from slapolicy.clauses.spec import Threshold
 from slapolicy.engine.breaches import BreachSource
 from slapolicy.engine.judge import CheckVerdict, errored, judge_check, worst
 
@@ -77,9 +79,8 @@ def judge_clause(con: ibis.BaseBackend, store: FactsStore, doc: PolicyDocument, 
     return combine(clause, verdicts), sources
 
 
-def _no_threshold() -> Any:
-    from slapolicy.clauses.spec import Threshold
-
+def _no_threshold() -> Threshold:
+    # NaN, never a number a subject could be compared with; results.json shows null.
     return Threshold(float("nan"), basis="the policy gives no threshold")
 
 
@@ -106,7 +107,7 @@ def combine(clause: Clause, verdicts: dict[str, CheckVerdict]) -> ClauseResult:
         excused=sum(v.excused for v in items),
         pending=max(v.pending for v in items),
         compliance=min(compliances) if compliances else None,
-        threshold=first.threshold.value if first.threshold.value == first.threshold.value else None,
+        threshold=None if math.isnan(first.threshold.value) else first.threshold.value,
         observed=dict(first.observed),
         message="; ".join(errors or notes),
         checks={n: v.to_dict() for n, v in verdicts.items()},

@@ -141,17 +141,6 @@ class AuditResult:
         return out
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return _num(value)
-    return str(value)
-
-
-def _num(value: float) -> str:
-    rounded = round(value, 6)
-    return str(int(rounded)) if rounded == int(rounded) else repr(rounded)
-
-
 def _clean(value: Any) -> Any:
     """JSON-safe, deterministic: rounded floats, ISO instants, no NaN."""
     if isinstance(value, dict):

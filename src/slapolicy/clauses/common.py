@@ -6,7 +6,6 @@ must not.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import ibis
@@ -21,11 +20,6 @@ def in_period(ctx: AuditContext, column: ir.TimestampValue) -> ir.BooleanValue:
     """``column`` falls in the audited period ``[start, end)`` (UTC bounds)."""
     start, end = ctx.bounds
     return column.notnull() & (column >= start) & (column < end)
-
-
-def ramp_target(ctx: AuditContext, ramp_id: str) -> float:
-    """The ramp's target in force on the period's last day."""
-    return ctx.doc.policy.ramps[ramp_id].target_on(ctx.period.end - timedelta(days=1))
 
 
 def no_rep() -> Any:

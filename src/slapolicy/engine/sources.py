@@ -34,7 +34,6 @@ _SQL_TYPES = {
 _OFFSET = r"\d\d:\d\d(:\d\d(\.\d+)?)?\s*([+-]\d\d(:?\d\d)?|Z|UTC)$"
 _DATE_ONLY = r"^\d{4}-\d{2}-\d{2}$"
 _INTEGER = r"^[+-]?[0-9]+$"
-_SHOW_BAD_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -479,12 +478,6 @@ def _resolve_mapping(mapping: str) -> str:
         if local.is_file():
             return str(local.resolve())
     return mapping
-
-
-def _has_offset(value: str) -> bool:
-    import re
-
-    return re.search(_OFFSET.replace("\\\\", "\\"), value.strip()) is not None
 
 
 def _quote(path: Path) -> str:
