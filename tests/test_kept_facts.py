@@ -80,10 +80,10 @@ def test_the_data_digest_ignores_row_order_and_sees_a_changed_value(make_dataset
         rows = [{"lead_id": lid, "created_at": z(t), "mql_at": z(t), "notified_at": z(t), **extra}
                 for lid, t, extra in leads]
         return Engine.from_source(DataSource.from_arg(make_dataset(folder, leads=rows)))\
-            .fingerprint()["tables"]["leads"]
+            .content_hashes()["tables"]["leads"]
 
     ordered = digest("a", LEADS)
     assert digest("b", list(reversed(LEADS))) == ordered
     changed = [(LEADS[0][0], "2020-03-02T14:00:01Z", {}), *LEADS[1:]]
-    assert digest("c", changed)["digest"] != ordered["digest"]
+    assert digest("c", changed)["sha256"] != ordered["sha256"]
     assert digest("c", changed)["rows"] == ordered["rows"] == 13

@@ -133,6 +133,25 @@ def test_table_hashes_ignore_file_format_and_row_order(tmp_path: Path) -> None:
     assert dupd["tables"]["meetings"]["sha256"] != from_db["tables"]["meetings"]["sha256"]
 
 
+def test_table_hash_matches_an_independent_computation(tmp_path: Path) -> None:
+    """The engine's bucketed hash, recomputed here in Python from the documented rule."""
+    tables = demo_tables()
+    people = tables["people"]
+    got = table_hashes(DataSource.from_arg(demo.write_duckdb(tables, tmp_path / "d.duckdb")))
+    names = ["person_id", "name", "team", "role", "region", "time_zone"]
+    rows = [hashlib.sha256(json.dumps({n: r[n] for n in names}, separators=(",", ":"),
+                                      ensure_ascii=False).encode()).hexdigest()
+            for r in people.to_pylist()]
+    buckets: dict[str, list[str]] = {}
+    for h in rows:
+        buckets.setdefault(h[:2], []).append(h)
+    body = "\n".join(f"{k}:" + hashlib.sha256("\n".join(sorted(v)).encode()).hexdigest()
+                     for k, v in sorted(buckets.items()))
+    header = "slapolicy-table/2\npeople\n" + ",".join(f"{n}:string" for n in names) + "\n"
+    assert got["tables"]["people"] == {
+        "rows": people.num_rows, "sha256": hashlib.sha256((header + body).encode()).hexdigest()}
+
+
 def test_find_audit_returns_the_latest_revision(tmp_path: Path) -> None:
     assert find_audit(tmp_path, "company-a", "2020-01") is None
     base = tmp_path / "company-a" / "2020-01"

@@ -109,7 +109,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     store = FactsStore.create(folder / FACTS_DIR, {
         "policy_id": doc.id, "policy_version": doc.version, "policy_hash": doc.content_hash,
         "period": period.label, "as_of": ctx.as_of.isoformat() + "Z",
-        "data": engine.fingerprint(), "declared_zone": source.declared_zone})
+        "data": engine.content_hashes(), "declared_zone": source.declared_zone})
     for clause in clauses:
         measure_clause(ctx, store, clause)
     store.write_index()

@@ -165,23 +165,13 @@ class Engine:
             hint="correct the data at its source; docs/data-contract.md gives the rules",
         )
 
-    def fingerprint(self) -> dict[str, Any]:
-        """Rows and an order-independent content digest per contract table, in the engine.
+    def content_hashes(self) -> dict[str, Any]:
+        """Rows and an order-independent SHA-256 content hash per contract table, in the
+        engine (``engine.digest``): the manifest's input hashes, and the key that ties kept
+        facts to the data they were measured from."""
+        from slapolicy.engine.digest import table_hashes
 
-        DuckDB's row hash summed over the table (row order never matters): it keys kept
-        facts to the data they were measured from, in well under a second at 10 million
-        rows. It is not a signature (the manifest's SHA-256 table hashes are), and it is
-        tied to the DuckDB version, which the result names.
-        """
-        import duckdb
-
-        raw: Any = self.backend.con
-        tables: dict[str, Any] = {}
-        for name in sorted(TABLES):
-            ((n, digest),) = raw.execute(
-                f'SELECT count(*), sum(hash(t)::HUGEINT) FROM "{name}" t').fetchall()
-            tables[name] = {"rows": int(n), "digest": f"{int(digest or 0):x}"}
-        return {"algorithm": f"duckdb {duckdb.__version__} hash sum", "tables": tables}
+        return table_hashes(self.backend.con)
 
     def timestamp_bounds(self) -> tuple[datetime, datetime] | None:
         """Earliest and latest instant in any timestamp column of the data."""

@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slapolicy.engine.contract import TABLES, ColumnSpec
 from slapolicy.errors import ManifestError
 
 if TYPE_CHECKING:
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from slapolicy.policy.document import PolicyDocument
 
 FORMAT = "slapolicy-manifest/1"
-TABLE_HASH = "slapolicy-table/1"
 MANIFEST = "manifest.json"
 SIGNATURES = "signatures.json"
 SIGNOFF_HTML = "signoff.html"
@@ -63,54 +61,43 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _canonical_value(c: ColumnSpec) -> str:
-    col = f'"{c.name}"'
-    if c.type == "timestamp":
-        return f"strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ')"
-    if c.type == "date":
-        return f"strftime({col}, '%Y-%m-%d')"
-    return col
-
-
 def table_hashes(source: DataSource) -> dict[str, Any]:
     """Each contract table's row count and content hash, as the audit reads it.
 
-    The tables are loaded exactly as the audit loads them (``sources.load_into``:
-    contract types, timestamps as naive UTC), so a CSV folder, Parquet files, a
-    DuckDB file or a PostgreSQL snapshot holding the same rows hash the same.
-    Each row's canonical text is the JSON object of its contract columns in
-    contract order (instants as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``); the table hash
-    is the SHA-256 of a header naming the table and its typed columns followed by
-    the sorted SHA-256 of every row, one per line. Row order never matters;
-    duplicate rows count.
+    The tables are loaded exactly as the audit loads them (``sources.load_into``) and
+    hashed by ``engine.digest``. An audit computes the same hashes while it runs and keeps
+    them in ``facts/index.json``; this reads the data again, for checking a source apart
+    from an audit.
     """
     import duckdb
 
     from slapolicy.engine.context import bound_memory
+    from slapolicy.engine.digest import table_hashes as hashes_in
     from slapolicy.engine.sources import load_into
 
     con = duckdb.connect()
     bound_memory(con)
     try:
         load_into(con, source, needs={})
-        tables: dict[str, Any] = {}
-        for spec in TABLES.values():
-            fields = ", ".join(f"'{c.name}': {_canonical_value(c)}" for c in spec.columns)
-            header = (f"{TABLE_HASH}\n{spec.name}\n"
-                      + ",".join(f"{c.name}:{c.type}" for c in spec.columns) + "\n")
-            h = hashlib.sha256(header.encode("utf-8"))
-            cur = con.execute(
-                f"SELECT sha256(CAST(to_json({{{fields}}}) AS VARCHAR)) AS h "
-                f'FROM "{spec.name}" ORDER BY h')
-            rows = 0
-            while batch := cur.fetchmany(50_000):
-                h.update("".join(f"{r[0]}\n" for r in batch).encode("ascii"))
-                rows += len(batch)
-            tables[spec.name] = {"rows": rows, "sha256": h.hexdigest()}
+        return hashes_in(con)
     finally:
         con.close()
-    digest = hashlib.sha256(_canonical(tables).encode("utf-8")).hexdigest()
-    return {"algorithm": TABLE_HASH, "digest": digest, "tables": tables}
+
+
+def audited_inputs(folder: Path) -> dict[str, Any]:
+    """The input hashes an audit computed while it read its data (``facts/index.json``)."""
+    from slapolicy.engine.digest import ALGORITHM
+
+    index = folder / "facts" / "index.json"
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))["key"]["data"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ManifestError(f"the audit left no input hashes in {index}: {e}",
+                            hint="the notebook must run slapolicy's audit_period") from e
+    if not isinstance(data, dict) or data.get("algorithm") != ALGORITHM:
+        raise ManifestError(f"{index} holds input hashes of another kind",
+                            hint=f"expected algorithm {ALGORITHM}; re-run the audit")
+    return {k: data[k] for k in ("algorithm", "digest", "tables")}
 
 
 def output_hashes(folder: Path) -> dict[str, Any]:

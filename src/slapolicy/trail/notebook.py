@@ -83,10 +83,10 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
     from slapolicy.trail.credentials import scrubbed_environ
     from slapolicy.trail.ledger import append, ledger_path, locked, record_policy_version, utc_now
     from slapolicy.trail.manifest import (
+        audited_inputs,
         build_manifest,
         output_hashes,
         relative_name,
-        table_hashes,
         write_manifest,
     )
     from slapolicy.trail.signing import PUBLISH_LOCK, write_initial_signoff
@@ -147,9 +147,8 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
             if not (staging / name).exists():
                 raise AuditRunError(f"the notebook ran but wrote no {name}",
                                     hint="the notebook must call AuditResult.write(output)")
-        # The same loader the kernel used, on the same files: the rows audited.
-        inputs = table_hashes(DataSource.from_arg(request.data, request.data_zone,
-                                                  request.mapping))
+        # The rows audited, hashed by the kernel's engine while it held them.
+        inputs = audited_inputs(staging)
         outputs = output_hashes(staging)
         summary = load_results(staging / "results.json")["summary"]
         described = source or {"kind": DataSource.from_arg(request.data).kind,

@@ -1,0 +1,66 @@
+"""Content hashes of the input tables, computed by the engine that holds them.
+
+Each contract table's hash is independent of the file format and of row order, and
+counts duplicate rows: a CSV folder, Parquet files, a DuckDB file or a PostgreSQL
+snapshot holding the same rows hash the same. The audit computes them right after
+loading, in the same engine, and keeps them with its facts; the manifest takes them
+from there instead of reading the data a second time.
+
+A row's canonical text is the JSON object of its contract columns in contract order
+(instants as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, dates as ``YYYY-MM-DD``); its hash is the
+SHA-256 of that text. Rows are put in 256 buckets by the first byte of their hash;
+a bucket's hash is the SHA-256 of its sorted row hashes, one per line, and the table
+hash is the SHA-256 of a header (algorithm, table, typed columns) followed by
+``bucket:hash`` per non-empty bucket in order. Sorting stays inside the engine, in
+buckets small enough to sort in memory, and no row reaches Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from slapolicy.engine.contract import TABLES, ColumnSpec
+
+ALGORITHM = "slapolicy-table/2"
+
+
+def _canonical_value(c: ColumnSpec) -> str:
+    col = f't."{c.name}"'
+    if c.type == "timestamp":
+        return f"strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+    if c.type == "date":
+        return f"strftime({col}, '%Y-%m-%d')"
+    return col
+
+
+def table_hashes(con: Any) -> dict[str, Any]:
+    """Rows and content hash of every contract table in DuckDB connection ``con``.
+
+    The tables are the typed ones the loader made (``sources.load_into``): the rows
+    the audit used, after quarantine.
+    """
+    tables: dict[str, Any] = {}
+    for spec in TABLES.values():
+        fields = ", ".join(f"'{c.name}': {_canonical_value(c)}" for c in spec.columns)
+        ((rows, buckets),) = con.execute(
+            f"WITH r AS (SELECT sha256(CAST(to_json({{{fields}}}) AS VARCHAR)) AS h "
+            f'FROM "{spec.name}" t), '
+            "b AS (SELECT substr(h, 1, 2) AS k, "
+            "sha256(string_agg(h, chr(10) ORDER BY h)) AS bh, count(*) AS n "
+            "FROM r GROUP BY 1) "
+            "SELECT sum(n), string_agg(k || ':' || bh, chr(10) ORDER BY k) FROM b"
+        ).fetchall()
+        header = (f"{ALGORITHM}\n{spec.name}\n"
+                  + ",".join(f"{c.name}:{c.type}" for c in spec.columns) + "\n")
+        h = hashlib.sha256(header.encode("utf-8"))
+        h.update((buckets or "").encode("ascii"))
+        tables[spec.name] = {"rows": int(rows or 0), "sha256": h.hexdigest()}
+    return {"algorithm": ALGORITHM, "digest": digest_of(tables), "tables": tables}
+
+
+def digest_of(tables: dict[str, Any]) -> str:
+    """One SHA-256 over every table's rows and hash (canonical JSON)."""
+    text = json.dumps(tables, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
