@@ -137,6 +137,37 @@ def test_june_close_rate_and_cycle(sales_audit) -> None:
     assert c["cycle-rep"].subjects == 3
 
 
+MANAGED = [
+    {**conftest.PEOPLE[0], "manager_id": "mgr-east"},  # rep-ny
+    {**conftest.PEOPLE[1], "manager_id": "mgr-east"},  # rep-la
+    conftest.PEOPLE[2],                                 # rep-uk: no manager
+    conftest.PEOPLE[3],
+    {"person_id": "mgr-east", "name": "Manager", "team": "sales", "role": "team_lead",
+     "region": "us-east", "time_zone": "America/New_York"},
+]
+
+
+def test_outcomes_grouped_per_manager_and_per_region(tmp_path: Path) -> None:
+    data = _dataset(tmp_path, leads=LEAD, opportunities=SALES_OPPS, people=MANAGED)
+    doc = policy_with(clause("cr-mgr", "close_rate", "{target: 0.5, per: manager}")
+                      + clause("cr-region", "close_rate", "{target: 0.5, per: region}")
+                      + clause("cycle-mgr", "sales_cycle", "{target: 40, per: manager}"))
+    result = audit_with(doc, data, "2020-06", as_of=datetime(2020, 7, 15))
+    c = by_id(result)
+    # mgr-east pools rep-ny (won 3, lost 2) and rep-la (won 1, lost 4): 4 of 10 = 0.4.
+    # rep-uk (won 3, lost 7) has no manager: its 10 proposals are not counted, and said so.
+    assert found(result, "cr-mgr") == {("close-rate", "mgr-east"): 0.4}
+    assert c["cr-mgr"].subjects == 1 and c["cr-mgr"].subject_type == "manager"
+    assert ("10 proposals closed in the period by reps with no manager in "
+            "people.manager_id belong to no manager and are not counted") in c["cr-mgr"].message
+    # Regions of the reps: us-east 3 of 5 = 0.6 (met); us-west 1 of 5; emea 3 of 10.
+    assert found(result, "cr-region") == {("close-rate", "us-west"): 0.2,
+                                          ("close-rate", "emea"): 0.3}
+    assert c["cr-region"].subjects == 3
+    # mgr-east's won deals: 40, 20, 30 (rep-ny) and 82 (rep-la) days: mean 43 > 40.
+    assert found(result, "cycle-mgr") == {("sales-cycle", "mgr-east"): 43.0}
+
+
 def test_may_uses_the_earlier_ramp_step(sales_audit) -> None:
     result = sales_audit("2020-05", "cr-team", "cr-rep", "cr-fixed", "cycle-mean", "cycle-rep")
     c = by_id(result)

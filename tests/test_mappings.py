@@ -96,7 +96,8 @@ def test_hubspot_values_come_out_as_computed_by_hand() -> None:
 
     people = by(got["people"], "person_id")
     assert people["101"] == {"person_id": "101", "name": "Ann Rep", "team": "sales",
-                                  "role": "rep", "region": "UTC", "time_zone": "UTC"}
+                                  "role": "rep", "region": "UTC", "time_zone": "UTC",
+                                  "manager_id": None}
     assert people["102"]["name"] == "Bob"                       # no last name
     assert (people["201"]["team"], people["201"]["role"]) == ("marketing", "marketer")
     assert people["301"]["name"] == "erin.exec@example.com"     # no name at all: the email
@@ -172,7 +173,8 @@ def test_salesforce_values_come_out_as_computed_by_hand() -> None:
 
     people = by(got["people"], "person_id")
     assert people[ANN] == {"person_id": ANN, "name": "Ann Rep", "team": "sales", "role": "rep",
-                           "region": "America/New_York", "time_zone": "America/New_York"}
+                           "region": "America/New_York", "time_zone": "America/New_York",
+                           "manager_id": None}
     assert people["005000000000002AAA"]["team"] == "marketing"
     assert people["005000000000003AAA"]["role"] == "executive"
     assert people["005000000000004AAA"]["team"] == "sales"      # no department

@@ -6,7 +6,8 @@ a fixed number or a ramp's value on the period's last day (Company A: 25%,
 35% from 30 June 2020, 50% from 31 December 2020).
 
 Subjects are the sales team (``per: team``, subject ``sales``) or each rep with
-at least one closed proposal (``per: rep``); a rep with none has no rate and is
+at least one closed proposal (``per: rep``), or each manager or region of the reps
+(``per: manager``/``region``, from ``people``); a rep with none has no rate and is
 not in scope. A period with no closed proposals has no close rate: nothing in
 scope, so the check is not measured, with a note saying so. Closed opportunities
 without a proposal are not counted (noted), and won or lost opportunities without
@@ -19,17 +20,19 @@ close either way, so the rate can still move to either side of the target
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Threshold, reads_of
 from slapolicy.clauses.targets import (
-    REPS_WITHOUT_SUBJECTS_READS,
+    PER_HELP,
     REQUIRE_CLOSED_AT_READS,
-    TEAM_SUBJECT,
+    Per,
     TargetParams,
     count_if,
+    group_subjects,
+    per_reads,
     reps_without_subjects,
     require_closed_at,
     resolve_target,
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
 
 
 class CloseRateParams(TargetParams):
-    per: Literal["team", "rep"] = Field("team", description="one rate for the team, or per rep")
+    per: Per = Field("team", description=PER_HELP)
 
 
 class CloseRate(ClauseKind):
@@ -66,10 +69,8 @@ class CloseRate(ClauseKind):
         return target_threshold(policy, params, period)
 
     def reads(self, clause: Clause, params: CloseRateParams) -> dict[str, frozenset[str]]:
-        per_rep = params.per == "rep"
-        return reads_of(REQUIRE_CLOSED_AT_READS,
-                        REPS_WITHOUT_SUBJECTS_READS if per_rep else {},
-                        opportunities=["proposal_submitted_at", *(["rep_id"] if per_rep else [])])
+        return reads_of(REQUIRE_CLOSED_AT_READS, per_reads(params.per, "opportunities"),
+                        opportunities=["proposal_submitted_at"])
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: CloseRateParams) -> dict[str, Facts]:
@@ -90,8 +91,9 @@ class CloseRate(ClauseKind):
                          f"{ctx.period.label} without a submitted proposal "
                          f"{'is' if unproposed == 1 else 'are'} not counted")
         props = closed.filter(closed.proposal_submitted_at.notnull())
-        subject = props.rep_id if params.per == "rep" else ibis.literal(TEAM_SUBJECT)
-        counts = props.mutate(subject_id=subject).group_by("subject_id").agg(
+        props, grouping = group_subjects(ctx, props, params.per,
+                                         "proposals closed in the period")
+        counts = props.group_by("subject_id").agg(
             won=count_if(props.status == "won"),
             lost=count_if(props.status == "lost"),
         )
@@ -105,6 +107,7 @@ class CloseRate(ClauseKind):
             lost=counts.lost.cast("int64"),
             **target_evidence(ramp, ramp_date),
         )
+        notes.extend(grouping)
         if int(t.count().execute()) == 0:
             notes.append(f"no proposals closed in {ctx.period.label}: the close rate is undefined")
         else:

@@ -7,7 +7,8 @@ period's last day (Company A: 45 days, 40 from 30 June 2020, 35 from 31
 December 2020).
 
 Subjects are the sales team (``per: team``, subject ``sales``) or each rep
-with at least one deal won in the period (``per: rep``). A period with no won
+with at least one deal won in the period (``per: rep``), or each manager or region
+of the reps (``per: manager``/``region``, from ``people``). A period with no won
 deals has no cycle to measure: nothing in scope, so the check is not measured,
 with a note. Won deals without ``closed_at``, or closed before they were
 created, make the check an error rather than skew the figure.
@@ -25,10 +26,12 @@ from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Threshold, reads_of
 from slapolicy.clauses.targets import (
-    REPS_WITHOUT_SUBJECTS_READS,
+    PER_HELP,
     REQUIRE_CLOSED_AT_READS,
-    TEAM_SUBJECT,
+    Per,
     TargetParams,
+    group_subjects,
+    per_reads,
     reps_without_subjects,
     require_closed_at,
     resolve_target,
@@ -47,7 +50,7 @@ _DAY = 86400.0
 
 class SalesCycleParams(TargetParams):
     statistic: Literal["mean", "median"] = Field("mean", description="what is judged")
-    per: Literal["team", "rep"] = Field("team", description="one figure for the team, or per rep")
+    per: Per = Field("team", description=PER_HELP)
 
 
 class SalesCycle(ClauseKind):
@@ -69,11 +72,8 @@ class SalesCycle(ClauseKind):
         return target_threshold(policy, params, period)
 
     def reads(self, clause: Clause, params: SalesCycleParams) -> dict[str, frozenset[str]]:
-        per_rep = params.per == "rep"
-        return reads_of(REQUIRE_CLOSED_AT_READS,
-                        REPS_WITHOUT_SUBJECTS_READS if per_rep else {},
-                        opportunities=["opportunity_id", "status", "created_at", "closed_at",
-                                       *(["rep_id"] if per_rep else [])])
+        return reads_of(REQUIRE_CLOSED_AT_READS, per_reads(params.per, "opportunities"),
+                        opportunities=["opportunity_id", "status", "created_at", "closed_at"])
 
     def measure(self, ctx: AuditContext, clause: Clause,
                 params: SalesCycleParams) -> dict[str, Facts]:
@@ -100,8 +100,8 @@ class SalesCycle(ClauseKind):
                 "closed_at at the source")
         require_closed_at(ctx, ["won"])
 
-        subject = won.rep_id if params.per == "rep" else ibis.literal(TEAM_SUBJECT)
-        g = won.mutate(subject_id=subject).group_by("subject_id").agg(
+        won, grouping = group_subjects(ctx, won, params.per, "deals won in the period")
+        g = won.group_by("subject_id").agg(
             won=won.opportunity_id.count(),
             mean_days=won.days.mean(),
             median_days=won.days.median(),
@@ -119,6 +119,7 @@ class SalesCycle(ClauseKind):
             **target_evidence(ramp, ramp_date),
         )
         notes: list[str] = []
+        notes.extend(grouping)
         if int(t.count().execute()) == 0:
             notes.append(f"no opportunities won in {ctx.period.label}: "
                          "no sales cycle to measure")

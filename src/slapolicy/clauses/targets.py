@@ -8,7 +8,7 @@ helpers that read data import Ibis inside themselves.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
@@ -22,6 +22,50 @@ if TYPE_CHECKING:
     from slapolicy.policy.periods import Period
 
 TEAM_SUBJECT = "sales"
+
+#: Who an aggregate outcome is judged for: the sales team as one, each rep, each rep's
+#: manager (``people.manager_id``: the reps reporting to one manager pooled), or each
+#: region (``people.region`` of the rep).
+Per = Literal["team", "rep", "manager", "region"]
+PER_HELP = ("one figure for the sales team (team), per rep (rep), per manager of the reps "
+            "(manager: people.manager_id) or per region of the reps (region)")
+_PER_COLUMN = {"manager": "manager_id", "region": "region"}
+
+
+def per_reads(per: str, table: str) -> Reads:
+    """What grouping ``table`` (which has ``rep_id``) by ``per`` reads."""
+    if per == "team":
+        return {}
+    if per == "rep":
+        return reads_of(REPS_WITHOUT_SUBJECTS_READS, {table: ["rep_id"]})
+    return reads_of({table: ["rep_id"]}, people=["person_id", _PER_COLUMN[per]])
+
+
+def group_subjects(ctx: AuditContext, rows: ir.Table, per: str,
+                   what: str) -> tuple[ir.Table, list[str]]:
+    """``rows`` with a ``subject_id`` for ``per``, and notes.
+
+    For ``manager`` and ``region`` each row's rep is looked up in ``people``; a row whose
+    rep has no manager (or region) belongs to no subject and is not counted, and a note
+    says how many (``what`` names them, e.g. "won deals"), so nothing leaves silently.
+    """
+    import ibis
+
+    if per == "team":
+        return rows.mutate(subject_id=ibis.literal(TEAM_SUBJECT)), []
+    if per == "rep":
+        return rows.mutate(subject_id=rows.rep_id), []
+    column = _PER_COLUMN[per]
+    people = ctx.table("people")
+    groups = people.select(_pid=people.person_id, _group=people[column])
+    joined = rows.left_join(groups, rows.rep_id == groups._pid)
+    grouped = joined.mutate(subject_id=joined._group).drop("_pid", "_group")
+    n = int(grouped.filter(grouped.subject_id.isnull()).count().execute())
+    notes = []
+    if n:
+        notes.append(f"{n} {what} by reps with no {column.replace('_id', '')} in people."
+                     f"{column} belong to no {per} and are not counted")
+    return grouped.filter(grouped.subject_id.notnull()), notes
 
 
 class TargetParams(Params):

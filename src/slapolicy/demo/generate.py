@@ -95,6 +95,8 @@ PEOPLE: tuple[tuple[str, str, str, str, str], ...] = (
     ("exec-cso", "Marcus Reed", "executive", "cso", "us-east"),
     ("exec-ceo", "Helen Park", "executive", "ceo", "us-east"),
 )
+#: Who each person reports to, by team (team leads report to the CSO; executives to none).
+MANAGERS = {"sales": "sales-lead", "marketing": "mkt-lead", "lead": "exec-cso"}
 REPS = tuple(p[0] for p in PEOPLE if p[3] == "rep")
 REP_REGIONS = tuple(p[4] for p in PEOPLE if p[3] == "rep")
 REP_REGION_INDEX = np.array([list(REGIONS).index(r) for r in REP_REGIONS])
@@ -1104,6 +1106,8 @@ def _people_table() -> dict[str, pa.Array]:
         "role": _str([p[3] for p in PEOPLE]),
         "region": _str([p[4] for p in PEOPLE]),
         "time_zone": _str([REGIONS[p[4]][0] for p in PEOPLE]),
+        "manager_id": _str([MANAGERS.get(p[2] if p[3] != "team_lead" else "lead")
+                            for p in PEOPLE]),
     }
 
 

@@ -25,6 +25,9 @@ class ColumnSpec:
     allowed: tuple[str, ...] | None = None
     min_value: float | None = None
     description: str = ""
+    #: The data may leave the column out (read as NULL) even where every column is
+    #: required: it came after the first contract, and only some clauses read it.
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ TABLES: dict[str, TableSpec] = {
             "people",
             key=("person_id",),
             description="Reps, marketers, team leads and executives.",
+            references=(("manager_id", "people", "person_id"),),
             columns=(
                 _c("person_id", "string", description="Stable id, as in the CRM."),
                 _c("name", "string"),
@@ -71,6 +75,9 @@ TABLES: dict[str, TableSpec] = {
                 _c("role", "string", description="rep, marketer, team_lead, executive, ..."),
                 _c("region", "string", description="Selects the business calendar."),
                 _c("time_zone", "string", description="IANA zone, e.g. America/New_York."),
+                _c("manager_id", "string", True, optional=True,
+                   description="The person's manager (a person_id); aggregate clauses can "
+                               "judge per manager."),
             ),
         ),
         TableSpec(

@@ -513,7 +513,7 @@ def _plan(mapping: Mapping) -> dict[str, list[_SourcePlan]]:
             values = {c: (v, (*tloc, "columns", c)) for c, v in tm.columns.items()}
             if not inherited:
                 values.update({c: (v, (*loc, "columns", c)) for c, v in src.columns.items()})
-            missing = [c for c in spec.column_names if c not in values]
+            missing = [c.name for c in spec.columns if c.name not in values and not c.optional]
             if missing:
                 raise _problem(
                     mapping, (*loc, "columns"),
@@ -521,7 +521,7 @@ def _plan(mapping: Mapping) -> dict[str, list[_SourcePlan]]:
                     "map each contract column to a column of the export or a SQL expression, "
                     "or to null if the contract lets it be empty (docs/data-contract.md)")
             for c in spec.column_names:
-                v, vloc = values[c]
+                v, vloc = values.get(c, (None, (*loc, "columns")))  # optional: NULL
                 if v is None and not spec.column(c).nullable:
                     raise _problem(mapping, vloc,
                                    f"{t}.{c} may not be empty in the data contract",

@@ -288,9 +288,10 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
                               hint="check the file is valid CSV (with a header) or Parquet") from e
     missing = [c.name for c in spec.columns if c.name not in types]
     key_missing = [k for k in spec.key if k in missing]
-    if missing and (wanted is None or key_missing):
+    refused = key_missing or [c for c in missing if not spec.column(c).optional]
+    if refused and (wanted is None or key_missing):
         raise DataSourceError(
-            f"missing column(s) {', '.join(key_missing or missing)}", source=where,
+            f"missing column(s) {', '.join(refused)}", source=where,
             table=spec.name, hint="add them; docs/data-contract.md lists every column and its type",
         )
     is_csv = where.endswith(".csv")
@@ -362,9 +363,12 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec,
                                  " || '/' || ".join(f'CAST("{k}" AS VARCHAR)' for k in spec.key),
                                  "'duplicate key (every row with it is set aside)'")]
     for col, other, other_col in spec.references:
-        if other not in loaded:
+        # A table referring to itself (a manager is a person) is checked against its own
+        # rows as read.
+        within = "_typed" if other == spec.name else f'"{other}"'
+        if other not in loaded and other != spec.name:
             continue  # the data has no such table (and nothing needs it): nothing to check
-        missing = f'"{col}" IS NOT NULL AND "{col}" NOT IN (SELECT "{other_col}" FROM "{other}")'
+        missing = f'"{col}" IS NOT NULL AND "{col}" NOT IN (SELECT "{other_col}" FROM {within})'
         set_aside = (f'"{col}" IN (SELECT "key" FROM {QUARANTINE} WHERE "table" = \'{other}\')')
         rules.append(_problem(f"{missing} AND {set_aside}", col, f'"{col}"',
                               f"'its row in {other} was set aside'"))
