@@ -40,9 +40,12 @@ def test_notebook_writes_every_file(executed) -> None:
     assert names == ["audit.body.html", "audit.html", "audit.ipynb", "breaches.csv",
                      "breaches.parquet", "facts",
                      "manifest.json", "quarantine.csv", "quarantine.parquet", "results.json",
-                     "signoff.html"]
+                     "signoff.html", "timings.json"]
     kept = sorted(p.name for p in (executed.folder / "facts").iterdir())
     assert "index.json" in kept and "speed-to-lead.first-touch.parquet" in kept
+    # The kernel's steps and the CLI's (notebook, render) share timings.json.
+    steps = json.loads((executed.folder / "timings.json").read_text())["steps"]
+    assert {"load", "judge", "kernel and notebook", "render"} <= set(steps)
     assert not [p for p in executed.folder.parent.iterdir() if p.name.startswith(".")]
 
 

@@ -138,7 +138,7 @@ def test_table_hash_matches_an_independent_computation(tmp_path: Path) -> None:
     tables = demo_tables()
     people = tables["people"]
     got = table_hashes(DataSource.from_arg(demo.write_duckdb(tables, tmp_path / "d.duckdb")))
-    names = ["person_id", "name", "team", "role", "region", "time_zone"]
+    names = ["person_id", "name", "team", "role", "region", "time_zone", "manager_id"]
     rows = [hashlib.sha256(json.dumps({n: r[n] for n in names}, separators=(",", ":"),
                                       ensure_ascii=False).encode()).hexdigest()
             for r in people.to_pylist()]
@@ -219,13 +219,14 @@ def test_manifest_records_policy_suite_inputs_code_and_outputs(two_runs) -> None
     assert names == ["audit.body.html", "audit.html", "audit.ipynb", "breaches.csv",
                      "breaches.parquet", "facts",
                      "manifest.json", "quarantine.csv", "quarantine.parquet", "results.json",
-                     "signoff.html"]
+                     "signoff.html", "timings.json"]
     kept = sorted(f"facts/{p.name}" for p in (folder / "facts").iterdir())
     # The kept facts are hashed audit content: one Parquet file per check, and the index.
     assert "facts/index.json" in kept and len(kept) > 20
     assert sorted(manifest["outputs"]) == sorted(["audit.body.html", "audit.ipynb", "breaches.csv",
                                                   "breaches.parquet", "quarantine.csv",
-                                                  "quarantine.parquet", "results.json", *kept])
+                                                  "quarantine.parquet", "results.json", "timings.json",
+                                                  *kept])
     for name, out in manifest["outputs"].items():
         data = (folder / name).read_bytes()
         assert out["sha256"] == hashlib.sha256(data).hexdigest() and out["bytes"] == len(data)
@@ -249,7 +250,8 @@ def test_a_second_run_gives_byte_identical_results(two_runs) -> None:
     assert m1["inputs"] == m2["inputs"]
     assert {k: v for k, v in m1["outputs"].items() if v["reproducible"]} == {
         k: v for k, v in m2["outputs"].items() if v["reproducible"]}
-    assert {k for k, v in m1["outputs"].items() if not v["reproducible"]} == {"audit.ipynb"}
+    assert {k for k, v in m1["outputs"].items() if not v["reproducible"]} == {
+        "audit.ipynb", "timings.json"}
 
 
 @slow

@@ -14,6 +14,7 @@ from slapolicy.audit.judging import judge_clause
 from slapolicy.audit.results import AuditResult, ClauseResult
 from slapolicy.audit.review import review_status
 from slapolicy.audit.standing import assess
+from slapolicy.audit.timings import StepClock
 from slapolicy.clauses import registry
 from slapolicy.engine.breaches import BreachSource, write_breaches
 from slapolicy.engine.context import AuditContext, Engine
@@ -98,30 +99,38 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     # what is not complete at as-of as open.
     clauses = [c for c in doc.policy.clauses
                if c.enabled and (only is None or c.id in only)]
-    engine = Engine.from_source(
-        source, not_after=None if as_of else utc_naive(datetime.now(UTC)),
-        needs=audit_needs(doc, clauses))
-    check_quarantine(engine.load, doc.policy.data.max_quarantined_share)
-    ctx = AuditContext.build(doc, period, engine, as_of=as_of)
+    clock = StepClock()
+    with clock.step("load"):
+        engine = Engine.from_source(
+            source, not_after=None if as_of else utc_naive(datetime.now(UTC)),
+            needs=audit_needs(doc, clauses))
+        check_quarantine(engine.load, doc.policy.data.max_quarantined_share)
+        ctx = AuditContext.build(doc, period, engine, as_of=as_of)
     folder = request.output or Path(tempfile.mkdtemp(prefix=f"slapolicy-{doc.id}-{period.label}-"))
     folder.mkdir(parents=True, exist_ok=True)
-    engine.write_quarantine(folder)
+    with clock.step("quarantine and input hashes"):
+        engine.write_quarantine(folder)
+        inputs = engine.content_hashes()
     store = FactsStore.create(folder / FACTS_DIR, {
         "policy_id": doc.id, "policy_version": doc.version, "policy_hash": doc.content_hash,
         "period": period.label, "as_of": ctx.as_of.isoformat() + "Z",
-        "data": engine.content_hashes(), "declared_zone": source.declared_zone})
+        "data": inputs, "declared_zone": source.declared_zone})
     for clause in clauses:
-        measure_clause(ctx, store, clause)
+        with clock.step(f"measure {clause.id}"):
+            measure_clause(ctx, store, clause)
     store.write_index()
 
     judge_con = ibis.duckdb.connect()
     results: list[ClauseResult] = []
     sources: list[BreachSource] = []
-    for clause in clauses:
-        result, found = judge_clause(judge_con, store, doc, clause, period, excusals, suite)
-        results.append(result)
-        sources.extend(found)
-    write_breaches(judge_con, sources, folder)
+    with clock.step("judge"):
+        for clause in clauses:
+            result, found = judge_clause(judge_con, store, doc, clause, period, excusals, suite)
+            results.append(result)
+            sources.extend(found)
+    with clock.step("breaches"):
+        write_breaches(judge_con, sources, folder)
+    clock.write(folder)
     standing = assess(doc.policy, period, results, history, review_status(ctx))
     start, end = ctx.bounds
     return AuditResult(

@@ -79,6 +79,7 @@ def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
                expectations: Path | None = None, exceptions: Path | None = None,
                backfill: bool = False, reason: str | None = None,
                mapping: str | None = None, locale: str | None = None) -> int:
+    from slapolicy.cli.progress import PeriodProgress
     from slapolicy.errors import HistoryMissingError
     from slapolicy.trail.scheduler import run_audit
 
@@ -91,8 +92,11 @@ def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
     except HistoryMissingError as e:
         if not backfill:
             raise
-        for missing in e.missing:  # oldest first: each one's history is then complete
-            _echo_run(*run_audit(policy_path, missing, data, **kwargs))  # type: ignore[arg-type]
+        with PeriodProgress(len(e.missing) + 1, "backfill") as bar:
+            for missing in e.missing:  # oldest first: each one's history is then complete
+                _echo_run(*run_audit(policy_path, missing, data,
+                                     **kwargs))  # type: ignore[arg-type]
+                bar.done(missing)
         out, summary = run_audit(policy_path, period, data, exceptions=exceptions,
                                  reason=reason, **kwargs)  # type: ignore[arg-type]
     _echo_run(out, summary)
@@ -205,6 +209,7 @@ def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month
          seed: int, audits: Path, notebook: Path) -> None:
     """Generate Company A demo data into DuckDB and audit every demo month."""
     from slapolicy.audit.run import default_expectations_dir
+    from slapolicy.cli.progress import PeriodProgress
     from slapolicy.demo import generate as demo_data
     from slapolicy.engine.suites import write_suite
     from slapolicy.policy.loader import load_policy
@@ -220,9 +225,11 @@ def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month
         demo_data.write_duckdb(demo_data.generate(config), data)
         click.echo(f"demo data: {data} ({months} months from {first.label}, seed {seed})")
         period = first
-        for _ in range(months):
-            _audit_one(policy_path, period.label, str(data), None, None, audits, notebook)
-            period = period.next()
+        with PeriodProgress(months, "demo") as bar:
+            for _ in range(months):
+                _audit_one(policy_path, period.label, str(data), None, None, audits, notebook)
+                bar.done(period.label)
+                period = period.next()
     except SlapolicyError as e:
         _fail(e)
     click.echo(f"audits: {audits.resolve()}")

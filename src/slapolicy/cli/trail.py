@@ -130,6 +130,7 @@ def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
     Exit codes: 0 clean or nothing due; 1 breaches found; 2 policy, data or usage
     error; 3 a notebook cell failed; 4 another run-due holds the lock.
     """
+    from slapolicy.cli.progress import PeriodProgress
     from slapolicy.trail.scheduler import PeriodRun
     from slapolicy.trail.scheduler import run_due as run
 
@@ -142,7 +143,10 @@ def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
             sys.exit(EXIT_USER)
         now = parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
+    bar = PeriodProgress(None, "run-due")
+
     def show(r: PeriodRun) -> None:
+        bar.done(r.period)
         if r.error is not None:
             click.echo(f"error: {r.period}: {r.error}", err=True)
         else:
@@ -150,9 +154,10 @@ def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
                        f"{r.folder}/audit.html")
 
     try:
-        report = run(policy_path, data, audits=audits, notebook=notebook, until=until, now=now,
-                     wait=wait, data_zone=data_zone, expectations=expectations, mapping=mapping,
-                     on_period=show)
+        with bar:
+            report = run(policy_path, data, audits=audits, notebook=notebook, until=until,
+                         now=now, wait=wait, data_zone=data_zone, expectations=expectations,
+                         mapping=mapping, on_period=show)
     except SlapolicyError as e:
         _fail(e)
     if not report.due:

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
     import papermill as pm
 
     from slapolicy.audit.results import load_results
+    from slapolicy.audit.timings import StepClock
     from slapolicy.engine.sources import DataSource
     from slapolicy.engine.suites import suite_path
     from slapolicy.policy.loader import load_policy
@@ -118,11 +120,14 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
             "exceptions": str(request.exceptions.resolve()) if request.exceptions else "",
             "audits": str(request.audits.resolve()) if request.audits else "",
         }
+        steps = StepClock()
         try:
-            with scrubbed_environ():  # the kernel never holds credentials
+            with scrubbed_environ(), steps.step("kernel and notebook"):
+                # papermill's bar over the notebook's cells, for a person at a terminal.
                 pm.execute_notebook(
                     str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
-                    progress_bar=False, cwd=str(cwd or notebook.parent), log_output=False,
+                    progress_bar=sys.stderr.isatty(), cwd=str(cwd or notebook.parent),
+                    log_output=False,
                     kernel_manager_class="slapolicy.trail.notebook.LocalKernelManager",
                 )
         except pm.PapermillExecutionError as e:
@@ -142,7 +147,9 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 f"the audit notebook {notebook} could not run: {type(e).__name__}: {e}",
                 hint="check the notebook file and that the python3 kernel is installed",
             ) from e
-        render_html(executed, staging / BODY_HTML)
+        with steps.step("render"):
+            render_html(executed, staging / BODY_HTML)
+        steps.write(staging)
         for name in ("results.json", "breaches.csv"):
             if not (staging / name).exists():
                 raise AuditRunError(f"the notebook ran but wrote no {name}",
