@@ -185,16 +185,24 @@ def _env(**extra: str) -> dict[str, str]:
 
 def test_postgres_rows_hash_like_the_same_rows_in_duckdb(pg_data, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read in place, the database's rows hash exactly like the same rows in a DuckDB file;
+    the password reaches the engine only through a private libpq file, removed after."""
     from slapolicy.demo import generate as demo
+    from slapolicy.engine.context import Engine
 
     port, tables = pg_data
     monkeypatch.setenv(ENV_PASSWORD, CANARY)
+    monkeypatch.delenv("PGPASSFILE", raising=False)
     url = f"postgresql://slap@127.0.0.1:{port}/postgres?schema=crm"
-    with open_data(url) as (snapshot, described):
+    with open_data(url) as (location, described):
+        assert location == url
         assert described == {"kind": "postgresql", "location": url, "declared_zone": None}
-        from_pg = table_hashes(DataSource.from_arg(snapshot))
-        assert oct(snapshot.parent.stat().st_mode & 0o777) == "0o700"
-    assert not snapshot.exists()  # the snapshot is removed after the run
+        passfile = Path(os.environ["PGPASSFILE"])
+        assert oct(passfile.stat().st_mode & 0o777) == "0o600"
+        assert oct(passfile.parent.stat().st_mode & 0o777) == "0o700"
+        with scrubbed_environ():  # as the kernel starts: no password variable at all
+            from_pg = Engine.from_source(DataSource.from_arg(url)).content_hashes()
+    assert not passfile.exists() and "PGPASSFILE" not in os.environ
     db = demo.write_duckdb(tables, tmp_path / "same.duckdb")
     assert from_pg == table_hashes(DataSource.from_arg(db))
 

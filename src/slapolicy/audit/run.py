@@ -44,7 +44,8 @@ class AuditRequest:
 
     policy: Path
     period: str
-    data: Path
+    #: A folder, a DuckDB file, or a ``postgresql://`` URL (read in place).
+    data: Path | str
     data_zone: str | None = None
     mapping: str | None = None
     #: Language of the rendered page (en, tr, zh, fa, pl, ko); None: the policy's.
@@ -54,6 +55,14 @@ class AuditRequest:
     exceptions: Path | None = None
     audits: Path | None = None
     output: Path | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str) and "://" not in self.data:
+            object.__setattr__(self, "data", Path(self.data))
+
+    def data_param(self) -> str:
+        """``data`` as the notebook's parameter: an absolute path, or the URL."""
+        return self.data if isinstance(self.data, str) else str(self.data.resolve())
 
     def expectations_dir(self) -> Path:
         return self.expectations or default_expectations_dir(self.policy)

@@ -195,7 +195,7 @@ class ContactAttempts(ClauseKind):
             t, subject_id=t.lead_id, rep_id=t.rep_id,
             # A real cast: DuckDB types the literals 1.0/0.0 as DECIMAL, and Ibis
             # drops a float64 cast of an expression it already types float64.
-            observed=ok.fill_null(False).ifelse(1.0, 0.0),  # portable: no bool->double cast
+            observed=ok.fill_null(False).ifelse(1, 0).cast("float64"),  # portable: no bool cast
             return_reason=t.return_reason, returned_at=t.returned_at, attempts=t.attempts,
         )
 

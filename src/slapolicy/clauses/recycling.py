@@ -115,7 +115,7 @@ class Recycling(ClauseKind):
         track = facts_select(
             t, subject_id=t.lead_id, rep_id=t.marketer_id,
             # A real cast (see contact_attempts): 1.0/0.0 literals would be DECIMAL.
-            observed=track_ok.fill_null(False).ifelse(1.0, 0.0),
+            observed=track_ok.fill_null(False).ifelse(1, 0).cast("float64"),
             open=~t.enrolled,
             nurture_track=t.nurture_track, nurture_enrolled_at=t.nurture_enrolled_at,
             returned_at=t.returned_at, accepted_tracks=ibis.literal(", ".join(tracks)),

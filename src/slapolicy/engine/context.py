@@ -54,10 +54,13 @@ class Engine:
     """An Ibis backend with one table per contract table."""
 
     def __init__(self, backend: ibis.BaseBackend, source: DataSource | None = None,
-                 load: LoadReport | None = None) -> None:
+                 load: LoadReport | None = None, local: Any = None) -> None:
         self.backend = backend
         self.source = source
         self.load = load or LoadReport({}, {})
+        #: The embedded DuckDB that writes files (quarantine, hashes): the backend itself,
+        #: or beside a database the audit reads in place.
+        self.local: Any = local if local is not None else backend.con
         self._bounds: tuple[tuple[datetime, datetime] | None] | None = None
 
     @classmethod
@@ -68,6 +71,8 @@ class Engine:
         ``needs``: the tables and columns the audit reads (see ``sources.load_into``)."""
         import ibis
 
+        if source.url is not None:
+            return cls._in_database(source, not_after=not_after, needs=needs)
         backend = ibis.duckdb.connect()
         bound_memory(backend.con)
         report = load_into(backend.con, source, not_after=not_after, needs=needs)
@@ -75,11 +80,36 @@ class Engine:
         engine.validate_contract()
         return engine
 
+    @classmethod
+    def _in_database(cls, source: DataSource, *, not_after: datetime | None,
+                     needs: dict[str, frozenset[str]] | None) -> Engine:
+        """The contract tables as temporary tables inside the database (``database``)."""
+        import duckdb
+
+        from slapolicy.engine.database import load_in_database
+        from slapolicy.engine.postgres import PgLocation, connect
+
+        assert source.url is not None
+        loc = PgLocation.parse(source.url)
+        backend = connect(loc)
+        report, quarantined = load_in_database(
+            backend, loc.schema, loc.url(), declared_zone=source.declared_zone,
+            not_after=not_after, needs=needs)
+        local = duckdb.connect()
+        bound_memory(local)
+        local.register("_found", quarantined)
+        local.execute(f'CREATE TABLE {QUARANTINE} AS SELECT "table", CAST("row" AS BIGINT) AS '
+                      f'"row", location, "key", "column", "value", reason FROM _found')
+        local.unregister("_found")
+        engine = cls(backend, source, report, local)
+        engine.validate_contract()
+        return engine
+
     def write_quarantine(self, folder: Path) -> dict[str, Path]:
         """Every quarantined row, by the engine, to ``quarantine.parquet`` and ``.csv``."""
         from slapolicy.engine.breaches import csv_safe
 
-        raw: Any = self.backend.con
+        raw: Any = self.local
         out = {"quarantine.parquet": folder / "quarantine.parquet",
                "quarantine.csv": folder / "quarantine.csv"}
         order = 'ORDER BY t."table", t."row", t."column", t.reason'
@@ -117,7 +147,7 @@ class Engine:
         """
         import pandera.ibis as pa
 
-        where = str(self.source.location) if self.source else None
+        where = self.source.where if self.source else None
         relaxed = schemas(types_only=True)
         lacking = {t: (*self.load.missing.get(t, ()), *self.load.absent.get(t, ()))
                    for t in TABLES}
@@ -171,7 +201,19 @@ class Engine:
         facts to the data they were measured from."""
         from slapolicy.engine.digest import table_hashes
 
-        return table_hashes(self.backend.con)
+        if self.local is getattr(self.backend, "con", None):
+            return table_hashes(self.local)
+        # A database read in place: its rows stream through the embedded engine, which
+        # hashes them the same way, so the same rows hash the same wherever they live.
+        for name in TABLES:
+            self.local.register("_rows", self.table(name).to_pyarrow_batches())
+            self.local.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _rows')
+            self.local.unregister("_rows")
+        try:
+            return table_hashes(self.local)
+        finally:
+            for name in TABLES:
+                self.local.execute(f'DROP TABLE IF EXISTS "{name}"')
 
     def timestamp_bounds(self) -> tuple[datetime, datetime] | None:
         """Earliest and latest instant in any timestamp column of the data."""

@@ -91,12 +91,24 @@ class FactsStore:
                           if c in table.columns)
         # The fact columns get their contract types here: ibis may leave a literal such
         # as 1.0 to DuckDB, which types it DECIMAL.
-        sql = backend.compile(table)
-        raw: Any = backend.con
+        if backend.name == "duckdb":
+            raw: Any = backend.con
+            sql = backend.compile(table)
+        else:
+            # Measured inside a database: the facts (one row per subject) come out once,
+            # and the embedded engine writes them exactly as it writes its own.
+            import duckdb
+
+            raw = duckdb.connect()
+            raw.register("_measured", table.to_pyarrow())
+            sql = "SELECT * FROM _measured"
+        # Every column gets the type its expression declares (an integer count as BIGINT,
+        # whatever a backend's sum returns), so the same facts are the same bytes on every
+        # engine the audit can run on.
+        typed = ", ".join(f'CAST("{name}" AS {_SQL.get(name) or _sql_type(dtype)}) AS "{name}"'
+                          for name, dtype in table.schema().items())
         raw.execute(
-            f'COPY (SELECT * REPLACE (CAST(subject_id AS VARCHAR) AS subject_id, '
-            f'CAST(rep_id AS VARCHAR) AS rep_id, CAST(observed AS DOUBLE) AS observed, '
-            f'CAST("open" AS BOOLEAN) AS "open") FROM ({sql}) ORDER BY {order}) '
+            f"COPY (SELECT {typed} FROM ({sql}) ORDER BY {order}) "
             f"TO '{_quoted(path)}' (FORMAT parquet, COMPRESSION zstd)").fetchall()
         rows = int(raw.execute(f"SELECT count(*) FROM read_parquet('{_quoted(path)}')")
                    .fetchall()[0][0])
@@ -124,6 +136,24 @@ class FactsStore:
         path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8",
                         newline="\n")
         return path
+
+
+#: The fact columns' types (``clauses.spec.FACT_COLUMNS``).
+_SQL = {"subject_id": "VARCHAR", "rep_id": "VARCHAR", "observed": "DOUBLE", "open": "BOOLEAN"}
+
+
+def _sql_type(dtype: Any) -> str:
+    if dtype.is_integer():
+        return "BIGINT"
+    if dtype.is_floating() or dtype.is_decimal():
+        return "DOUBLE"
+    if dtype.is_boolean():
+        return "BOOLEAN"
+    if dtype.is_timestamp():
+        return "TIMESTAMP"
+    if dtype.is_date():
+        return "DATE"
+    return "VARCHAR"
 
 
 def _quoted(path: Path) -> str:

@@ -45,10 +45,22 @@ class DataSource:
     #: A CRM export mapping (a shipped name such as ``hubspot``, or a YAML file) that turns
     #: the export files in ``location`` into the contract's tables.
     mapping: str | None = None
+    #: A database read in place (``postgresql://user@host:port/db?schema=name``, no
+    #: password); ``location`` is then unused.
+    url: str | None = None
 
     @classmethod
     def from_arg(cls, location: str | Path, declared_zone: str | None = None,
                  mapping: str | None = None) -> DataSource:
+        from slapolicy.engine.postgres import PgLocation, is_postgres_url
+
+        if is_postgres_url(location):
+            loc = PgLocation.parse(str(location))
+            if mapping is not None:
+                raise DataSourceError("a mapping reads CRM export files, not a database",
+                                      source=loc.url(), hint="leave out --mapping")
+            _check_zone(declared_zone, loc.url())
+            return cls(Path(), declared_zone, None, url=loc.url())
         p = Path(location)
         if not p.exists():
             raise DataSourceError(
@@ -56,14 +68,7 @@ class DataSource:
                 hint="pass --data a folder of <table>.csv/.parquet files or a .duckdb file "
                      "(make demo writes data/demo.duckdb)",
             )
-        if declared_zone is not None:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(declared_zone)
-            except (ZoneInfoNotFoundError, ValueError) as e:
-                raise DataSourceError(f"unknown time zone {declared_zone!r}", source=str(p),
-                                      hint="declare an IANA zone, e.g. America/New_York") from e
+        _check_zone(declared_zone, str(p))
         if mapping is not None:
             if not p.is_dir():
                 raise DataSourceError("a mapping reads a folder of export files", source=str(p),
@@ -75,10 +80,29 @@ class DataSource:
         return cls(p, declared_zone, mapping)
 
     @property
+    def where(self) -> str:
+        """The source as messages name it."""
+        return self.url or str(self.location)
+
+    @property
     def kind(self) -> str:
+        if self.url is not None:
+            return "postgresql"
         if self.mapping is not None:
             return f"export ({self.mapping})"
         return "folder" if self.location.is_dir() else "duckdb"
+
+
+def _check_zone(zone: str | None, where: str) -> None:
+    if zone is None:
+        return
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise DataSourceError(f"unknown time zone {zone!r}", source=where,
+                              hint="declare an IANA zone, e.g. America/New_York") from e
 
 
 @dataclass(frozen=True)

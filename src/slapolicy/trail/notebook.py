@@ -110,7 +110,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         parameters = {
             "policy": str(request.policy.resolve()),
             "period": request.period,
-            "data": str(request.data.resolve()),
+            "data": request.data_param(),
             "output": str(staging.resolve()),
             "data_zone": request.data_zone or "",
             "mapping": request.mapping or "",

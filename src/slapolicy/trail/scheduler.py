@@ -82,7 +82,8 @@ def _prepare(policy_path: Path, period: str | None,
     return doc, label
 
 
-def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None, local: Path,
+def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None,
+                    local: str | Path,
                     described: dict[str, Any], *, audits: Path, notebook: Path,
                     data_zone: str | None, as_of: datetime | None, expectations: Path | None,
                     exceptions: Path | None, reason: str | None, cwd: Path | None,
