@@ -19,7 +19,7 @@ from slapolicy.clauses import registry
 from slapolicy.engine.breaches import BreachSource, write_breaches
 from slapolicy.engine.context import AuditContext, Engine
 from slapolicy.engine.facts import FACTS_DIR, FactsStore
-from slapolicy.engine.sources import DataSource, LoadReport
+from slapolicy.engine.sources import DataSource, LoadReport, read_in_place
 from slapolicy.engine.suites import load_suite
 from slapolicy.errors import DataSourceError
 from slapolicy.policy.document import PolicyDocument
@@ -44,7 +44,7 @@ class AuditRequest:
 
     policy: Path
     period: str
-    #: A folder, a DuckDB file, or a ``postgresql://`` URL (read in place).
+    #: A folder, a DuckDB file, or a source read in place (``postgresql://``, ``spark:``).
     data: Path | str
     data_zone: str | None = None
     mapping: str | None = None
@@ -57,7 +57,7 @@ class AuditRequest:
     output: Path | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.data, str) and "://" not in self.data:
+        if isinstance(self.data, str) and not read_in_place(self.data):
             object.__setattr__(self, "data", Path(self.data))
 
     def data_param(self) -> str:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import ibis
     import ibis.expr.types as ir
 
+    from slapolicy.engine.places import Place
     from slapolicy.policy.document import PolicyDocument
     from slapolicy.policy.periods import Period
 
@@ -61,6 +62,8 @@ class Engine:
         #: The embedded DuckDB that writes files (quarantine, hashes): the backend itself,
         #: or beside a database the audit reads in place.
         self.local: Any = local if local is not None else backend.con
+        #: Where the data lives when it is read in place (None: the embedded DuckDB).
+        self.place: Place | None = None
         self._bounds: tuple[tuple[datetime, datetime] | None] | None = None
 
     @classmethod
@@ -83,25 +86,22 @@ class Engine:
     @classmethod
     def _in_database(cls, source: DataSource, *, not_after: datetime | None,
                      needs: dict[str, frozenset[str]] | None) -> Engine:
-        """The contract tables as temporary tables inside the database (``database``)."""
+        """The contract tables as temporary tables where the data lives (``database``)."""
         import duckdb
 
         from slapolicy.engine.database import load_in_database
-        from slapolicy.engine.postgres import PgLocation, connect
 
-        assert source.url is not None
-        loc = PgLocation.parse(source.url)
-        backend = connect(loc)
+        place = _place(source)
         report, quarantined = load_in_database(
-            backend, loc.schema, loc.url(), declared_zone=source.declared_zone,
-            not_after=not_after, needs=needs)
+            place, declared_zone=source.declared_zone, not_after=not_after, needs=needs)
         local = duckdb.connect()
         bound_memory(local)
         local.register("_found", quarantined)
         local.execute(f'CREATE TABLE {QUARANTINE} AS SELECT "table", CAST("row" AS BIGINT) AS '
                       f'"row", location, "key", "column", "value", reason FROM _found')
         local.unregister("_found")
-        engine = cls(backend, source, report, local)
+        engine = cls(place.backend, source, report, local)
+        engine.place = place
         engine.validate_contract()
         return engine
 
@@ -132,10 +132,16 @@ class Engine:
 
     def materialize(self, name: str, expr: ir.Table) -> ir.Table:
         """Compute ``expr`` once into a temporary table, so checks do not recompute it."""
+        if self.place is not None:
+            return self.place.temp(name, expr)
         return self.backend.create_table(name, expr, temp=True, overwrite=True)
 
     def register(self, name: str, frame: Any) -> ir.Table:
         """Put a small pandas/arrow frame into the engine (calendars, parameters)."""
+        if self.place is not None:
+            import ibis
+
+            return self.place.temp(name, ibis.memtable(frame))
         return self.backend.create_table(name, frame, temp=True, overwrite=True)
 
     def validate_contract(self) -> None:
@@ -236,6 +242,23 @@ class Engine:
                         highs.append(hi.to_pydatetime())
             self._bounds = ((min(lows), max(highs)),) if lows else (None,)
         return self._bounds[0]
+
+
+def _place(source: DataSource) -> Place:
+    """The place a source read in place lives in, with a session open on it."""
+    from slapolicy.engine import places
+
+    assert source.url is not None
+    if source.kind == "spark":
+        import ibis
+
+        folder = Path(source.url.removeprefix("spark:"))
+        return places.SparkFiles(ibis.pyspark.connect(places.spark_session()), folder,
+                                 source.url)
+    from slapolicy.engine.postgres import PgLocation, connect
+
+    loc = PgLocation.parse(source.url)
+    return places.PostgresSchema(connect(loc), loc.schema, loc.url())
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Contract tables read in place inside a database (PostgreSQL), through Ibis.
+"""Contract tables read in place inside a database (PostgreSQL) or by Spark, through Ibis.
 
 Nothing is copied out: each contract table becomes a temporary table of the
 session, typed to the contract (instants as naive UTC), holding the rows that keep
@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from slapolicy.engine.contract import TABLES, ColumnSpec, TableSpec
+from slapolicy.engine.places import Place
 from slapolicy.engine.sources import _ORDER_RULES, _SINGULAR, LoadReport, TableLoad
 from slapolicy.errors import DataSourceError
 
@@ -45,17 +46,17 @@ class _Rule:
     across: bool = False
 
 
-def load_in_database(con: ibis.BaseBackend, schema: str, where: str, *,
-                     declared_zone: str | None, not_after: datetime | None,
+def load_in_database(place: Place, *, declared_zone: str | None, not_after: datetime | None,
                      needs: dict[str, frozenset[str]] | None) -> tuple[LoadReport, Any]:
-    """Create the typed contract tables as temporary tables of ``con``'s session.
+    """Create the typed contract tables as temporary tables of the place's session.
 
     Returns the load report and the quarantined rows (an Arrow table, small).
     ``needs`` as in ``sources.load_into``.
     """
     import pyarrow as pa
 
-    present = set(con.list_tables(database=schema))
+    con, where = place.backend, place.where
+    present = place.tables()
     tables: dict[str, TableLoad] = {}
     missing: dict[str, tuple[str, ...]] = {}
     absent: dict[str, tuple[str, ...]] = {}
@@ -67,23 +68,22 @@ def load_in_database(con: ibis.BaseBackend, schema: str, where: str, *,
         if spec.name not in present:
             if not optional:
                 raise DataSourceError(
-                    f"table {spec.name!r} is missing from schema {schema!r} "
-                    f"(found: {', '.join(sorted(present)) or 'none'})", source=where,
-                    table=spec.name, hint=f"create {schema}.{spec.name}; see docs/data-contract.md")
-            _create_empty(con, spec)
+                    f"table {spec.name!r} is missing (found: "
+                    f"{', '.join(sorted(present)) or 'none'})", source=where,
+                    table=spec.name, hint=f"add a table {spec.name}; see docs/data-contract.md")
+            place.empty(spec)
             tables[spec.name] = TableLoad(spec.name, None, 0, 0, 0)
             if needs is not None and spec.name in needs:
                 missing[spec.name] = ("*",)
             continue
-        raw = con.table(spec.name, database=schema)
         wanted = None if needs is None else needs.get(spec.name, frozenset())
         loaded = frozenset(n for n, t in tables.items() if t.where is not None)
         try:
-            typed, gone = _typed(raw, spec, declared_zone, where, wanted)
+            typed, gone = _typed(place, spec, declared_zone, wanted)
         except DataSourceError as e:
             if needs is None:
                 raise
-            _create_empty(con, spec)
+            place.empty(spec)
             tables[spec.name] = TableLoad(spec.name, where, 0, 0, 0)
             unusable[spec.name] = str(e)
             continue
@@ -91,20 +91,16 @@ def load_in_database(con: ibis.BaseBackend, schema: str, where: str, *,
         rules = _rules(con, typed, spec, gone, not_after, loaded, set_aside)
         sound = ~_any([r.when for r in rules if not r.across])
         bad = ~sound | _any([r.when for r in rules if r.across])
-        flagged = con.create_table(
-            f"_flagged_{spec.name}", typed.mutate(_sound=sound, _bad=bad),
-            temp=True, overwrite=True)
+        flagged = place.temp(f"_flagged_{spec.name}", typed.mutate(_sound=sound, _bad=bad))
         rows = _quarantine_rows(flagged, spec, _rules(con, flagged, spec, gone, not_after,
                                                       loaded, set_aside))
         found = rows.to_pyarrow() if rows is not None else None
         if found is not None and found.num_rows:
             quarantined.append(found)
         key = _key(flagged, spec)
-        set_aside[spec.name] = con.create_table(
-            f"_set_aside_{spec.name}", flagged.filter(flagged._bad).select(key=key).distinct(),
-            temp=True, overwrite=True)
-        con.create_table(spec.name, flagged.filter(~flagged._bad).select(spec.column_names)
-                         .order_by(list(spec.key)), temp=True, overwrite=True)
+        set_aside[spec.name] = place.temp(
+            f"_set_aside_{spec.name}", flagged.filter(flagged._bad).select(key=key).distinct())
+        place.temp(spec.name, flagged.filter(~flagged._bad).select(spec.column_names))
         counts = flagged.aggregate(read=flagged.count(),
                                    bad=flagged._bad.ifelse(1, 0).sum()).to_pyarrow()
         read, n_bad = int(counts["read"][0].as_py()), int(counts["bad"][0].as_py() or 0)
@@ -124,22 +120,12 @@ def load_in_database(con: ibis.BaseBackend, schema: str, where: str, *,
     return LoadReport(tables, reasons, missing, absent, unusable), q
 
 
-def _create_empty(con: ibis.BaseBackend, spec: TableSpec) -> None:
-    import ibis
-
-    con.create_table(spec.name, schema=ibis.schema(_ibis_schema(spec)), temp=True,
-                     overwrite=True)
-
-
-def _ibis_schema(spec: TableSpec) -> dict[str, str]:
-    return {c.name: c.type for c in spec.columns}
-
-
-def _typed(raw: ir.Table, spec: TableSpec, zone: str | None, where: str,
+def _typed(place: Place, spec: TableSpec, zone: str | None,
            wanted: frozenset[str] | None) -> tuple[ir.Table, list[str]]:
     """The table in the contract's columns and types; the columns the data lacks."""
     import ibis
 
+    raw, where = place.raw(spec.name), place.where
     types = raw.schema()
     gone = [c.name for c in spec.columns if c.name not in types]
     key_missing = [k for k in spec.key if k in gone]
@@ -153,14 +139,16 @@ def _typed(raw: ir.Table, spec: TableSpec, zone: str | None, where: str,
         if c.name in gone:
             cols[c.name] = ibis.null(c.type)
             continue
-        cols[c.name] = _typed_column(raw[c.name], types[c.name], c, zone, where, spec)
+        cols[c.name] = _typed_column(place, raw[c.name], types[c.name], c, zone, spec)
         if c.type == "int64" and not types[c.name].is_integer():
             cols[f"_raw_{c.name}"] = raw[c.name].cast("float64")  # to name a fraction
     return raw.select(**cols), gone
 
 
-def _typed_column(col: Any, dtype: Any, c: ColumnSpec, zone: str | None, where: str,
+def _typed_column(place: Place, col: Any, dtype: Any, c: ColumnSpec, zone: str | None,
                   spec: TableSpec) -> Any:
+    where = place.where
+
     def wrong() -> DataSourceError:
         return DataSourceError(
             f"column {c.name} is of type {dtype}, but the contract needs {_NEEDS[c.type]}",
@@ -193,30 +181,17 @@ def _typed_column(col: Any, dtype: Any, c: ColumnSpec, zone: str | None, where: 
         return col
     # Instants: with a zone they are exact; naive date-times and dates are wall time in
     # the declared zone, refused without one (never guessed to be UTC).
-    if dtype.is_timestamp() and dtype.timezone is not None:
-        return _in_zone("UTC", col)
+    if dtype.is_timestamp() and place.holds_instants(spec.name, c.name, dtype):
+        return place.to_utc(col, None)
     if dtype.is_timestamp() or dtype.is_date():
         if zone is None:
             raise DataSourceError(
                 "holds timestamps without a time zone (date-times or dates), and the source "
                 "declares none", source=where, table=spec.name, column=c.name,
-                hint="use timestamptz columns, or declare the zone with --data-zone "
-                     "America/New_York")
-        return _in_zone("UTC", _in_zone(zone, col.cast("timestamp")))
+                hint="store instants (timestamptz; Parquet timestamps adjusted to UTC), or "
+                     "declare the zone with --data-zone America/New_York")
+        return place.to_utc(col, zone)
     raise wrong()
-
-
-def _in_zone(zone: str, ts: Any) -> Any:
-    """PostgreSQL's (and DuckDB's) ``timezone(zone, ts)``: a naive wall time in ``zone``
-    to the instant, or an instant to the naive wall time in ``zone``."""
-    import ibis
-    import ibis.expr.datatypes as dt
-
-    timezone = ibis.udf.scalar.builtin(
-        lambda zone, ts: None, name="timezone",
-        signature=((dt.string, dt.Timestamp()), dt.Timestamp()))
-
-    return timezone(zone, ts).cast("timestamp")
 
 
 def _key(t: ir.Table, spec: TableSpec) -> Any:

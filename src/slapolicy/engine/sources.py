@@ -54,6 +54,17 @@ class DataSource:
                  mapping: str | None = None) -> DataSource:
         from slapolicy.engine.postgres import PgLocation, is_postgres_url
 
+        if str(location).startswith(SPARK):
+            folder = Path(str(location).removeprefix(SPARK)).resolve()
+            if not folder.is_dir():
+                raise DataSourceError(
+                    "no such folder", source=str(location),
+                    hint="write spark:/path/to/folder, a folder of <table>.parquet")
+            if mapping is not None:
+                raise DataSourceError("a mapping reads CRM export files with the embedded "
+                                      "engine", source=str(location), hint="leave out --mapping")
+            _check_zone(declared_zone, str(location))
+            return cls(folder, declared_zone, None, url=f"{SPARK}{folder}")
         if is_postgres_url(location):
             loc = PgLocation.parse(str(location))
             if mapping is not None:
@@ -87,7 +98,7 @@ class DataSource:
     @property
     def kind(self) -> str:
         if self.url is not None:
-            return "postgresql"
+            return "spark" if self.url.startswith(SPARK) else "postgresql"
         if self.mapping is not None:
             return f"export ({self.mapping})"
         return "folder" if self.location.is_dir() else "duckdb"
@@ -160,6 +171,14 @@ class LoadReport:
 
 
 QUARANTINE = "_quarantine"
+#: ``spark:/path/to/folder``: Parquet files read in place by a Spark session.
+SPARK = "spark:"
+
+
+def read_in_place(data: str | Path) -> bool:
+    """Whether ``data`` names a source the audit reads where it lives (not a local path)."""
+    text = str(data)
+    return text.startswith((SPARK, "postgresql://", "postgres://"))
 SLA_FOLDER = "sla"
 
 
