@@ -282,7 +282,15 @@ def pipeline(make_dataset) -> Path:
     return make_dataset(leads=leads, opportunities=opps, opportunity_stages=stages)
 
 
-def test_process_adherence_hand_computed(pipeline: Path) -> None:
+@pytest.mark.parametrize("ordered_concat", [True, False],
+                         ids=["string-aggregation", "running-lists (as on Spark)"])
+def test_process_adherence_hand_computed(pipeline: Path, ordered_concat: bool,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import slapolicy.clauses.process_adherence as pa
+
+    # Engines without an ordered string aggregation build the same path and detail from
+    # running lists; both ways must give the hand-computed strings below.
+    monkeypatch.setattr(pa, "ordered_concat_supported", lambda dialect: ordered_concat)
     result = run(pipeline, clause("process_adherence"))
     (c,) = result.clauses
     assert (c.subjects, c.breaches, c.unit, c.subject_type) == (10, 7, "violations", "opportunity")

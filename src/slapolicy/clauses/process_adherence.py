@@ -66,6 +66,25 @@ def ordered_concat_supported(dialect: str) -> bool:
     return True
 
 
+def _paths(hist: Any) -> Any:
+    """Per opportunity, ``path`` and ``detail`` as ``group_concat`` in ``seq`` order gives
+    them, from lists collected over a running window (for engines without ordered string
+    aggregation): the last entry's lists hold every entry, in order."""
+    import ibis
+
+    running = ibis.window(group_by="opportunity_id", order_by="seq", preceding=None,
+                          following=0)
+    flagged = ibis.cases((hist.violation.notnull(), hist.detail), else_=ibis.null("string"))
+    h = hist.mutate(_stages=hist.stage.collect().over(running),
+                    _details=flagged.collect().over(running),
+                    _last=hist.seq.max().over(group_by="opportunity_id"))
+    last = h.filter(h.seq == h._last)
+    return last.select(
+        "opportunity_id", path=last._stages.join(">"),
+        detail=ibis.cases((last._details.length() == 0, ibis.null("string")),
+                          else_=last._details.join(", ")))
+
+
 class ProcessAdherence(ClauseKind):
     name = "process_adherence"
     Params = ProcessAdherenceParams
@@ -164,14 +183,14 @@ class ProcessAdherence(ClauseKind):
             "stages_in_period": lambda t: t.count(where=in_period(ctx, t.entered_at)),
             **{k: (lambda t, k=k: t.count(where=t.violation == k)) for k in VIOLATIONS},
         }
-        if ordered_concat_supported(ctx.engine.backend.name):
+        ordered = ordered_concat_supported(ctx.engine.backend.name)
+        if ordered:
             aggs["path"] = lambda t: t.stage.group_concat(">", order_by=[t.seq])
             aggs["detail"] = lambda t: t.detail.group_concat(
                 ", ", where=t.violation.notnull(), order_by=[t.seq])
-        else:
-            notes.append(f"the {ctx.engine.backend.name} engine cannot order a string "
-                         "aggregation: evidence gives violation counts, not the stage path")
         per_opp = hist.group_by("opportunity_id").agg(**aggs)
+        if not ordered:  # Spark: the same strings from running lists in entry order
+            per_opp = per_opp.inner_join(_paths(hist), "opportunity_id")
         opps = ctx.table("opportunities").select("opportunity_id", "rep_id", "status")
         t = per_opp.inner_join(opps, "opportunity_id")
         evidence = {c: t[c] for c in ("path", "detail") if c in t.columns}

@@ -92,8 +92,11 @@ def load_in_database(place: Place, *, declared_zone: str | None, not_after: date
         sound = ~_any([r.when for r in rules if not r.across])
         bad = ~sound | _any([r.when for r in rules if r.across])
         flagged = place.temp(f"_flagged_{spec.name}", typed.mutate(_sound=sound, _bad=bad))
-        rows = _quarantine_rows(flagged, spec, _rules(con, flagged, spec, gone, not_after,
-                                                      loaded, set_aside))
+        # The reasons are worked out on the rows set aside alone (few, normally): every
+        # rule's verdict is already in _sound/_bad, and a duplicate's copies are all bad.
+        bad_rows = place.temp(f"_bad_{spec.name}", flagged.filter(flagged._bad))
+        rows = _quarantine_rows(bad_rows, spec, _rules(con, bad_rows, spec, gone, not_after,
+                                                       loaded, set_aside))
         found = rows.to_pyarrow() if rows is not None else None
         if found is not None and found.num_rows:
             quarantined.append(found)

@@ -118,6 +118,8 @@ class SparkFiles(Place):
         return _builtin("to_utc_timestamp", value.cast("timestamp"), zone)
 
     def temp(self, name: str, expr: ir.Table) -> ir.Table:
+        # Small frames the audit brings (calendars, months) become session views first.
+        self.backend._run_pre_execute_hooks(expr)  # type: ignore[attr-defined]
         df = self.session.sql(self.backend.compile(expr))
         # Computed once and kept by the session, as a temporary table would be.
         df = df.cache()
@@ -142,6 +144,11 @@ def spark_session() -> Any:
                 .config("spark.ui.enabled", "false")
                 .config("spark.sql.session.timeZone", "UTC")
                 .config("spark.sql.shuffle.partitions", "4")
+                # The loader's plans are wide (a rule per column); adaptive execution
+                # renders each plan as text on every update, which is what runs out of
+                # memory on them.
+                .config("spark.sql.adaptive.enabled", "false")
+                .config("spark.driver.memory", os.environ.get("SLAPOLICY_SPARK_MEMORY", "2g"))
                 .config("spark.driver.host", "127.0.0.1")
                 .config("spark.driver.bindAddress", "127.0.0.1")
                 .getOrCreate())
