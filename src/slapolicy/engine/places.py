@@ -119,7 +119,7 @@ class SparkFiles(Place):
 
     def temp(self, name: str, expr: ir.Table) -> ir.Table:
         # Small frames the audit brings (calendars, months) become session views first.
-        self.backend._run_pre_execute_hooks(expr)  # type: ignore[attr-defined]
+        self.backend._run_pre_execute_hooks(expr)
         df = self.session.sql(self.backend.compile(expr))
         # Computed once and kept by the session, as a temporary table would be.
         df = df.cache()
