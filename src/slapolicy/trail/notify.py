@@ -82,8 +82,9 @@ def send_email(mail: Email, document: dict[str, Any]) -> Delivery:
     message["From"] = mail.sender
     message["To"] = ", ".join(mail.to)
     message.set_content(text(document))
-    message.add_attachment(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False),
-                           subtype="json", filename="slapolicy-run.json")
+    message.add_attachment(
+        json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+        maintype="application", subtype="json", filename="slapolicy-run.json")
     try:
         smtp_class = smtplib.SMTP_SSL if mail.ssl else smtplib.SMTP
         with smtp_class(mail.host, mail.port, timeout=mail.timeout_seconds) as smtp:
