@@ -14,7 +14,6 @@ import pytest
 from slapolicy.errors import WorkspaceError
 from slapolicy.policy.loader import load_policy
 from slapolicy.workspace import (
-    create_workspace,
     find_workspace,
     load_workspace,
     packaged_example,
@@ -104,6 +103,8 @@ def test_a_pyproject_without_the_table_is_not_a_workspace(tmp_path: Path) -> Non
     ('[notify.email]\nhost = "smtp"\nfrom = "a@b"\nto = ["c@d"]\npassword = "hunter2"\n', 5,
      "notify.email.password", 'password_env = "SLAPOLICY_..."'),
     ('policy = "p.yaml"\npolicy = "q.yaml"\n', 2, None, "fix the TOML syntax"),
+    ('[data]\nsource = "postgresql://u:pw@db:5432/crm"\n', 2, "data.source",
+     "SLAPOLICY_PG_PASSWORD"),
 ])
 def test_mistakes_name_the_file_line_key_and_fix(tmp_path: Path, text: str, line: int,
                                                  key: str | None, fix: str) -> None:

@@ -423,8 +423,9 @@ def create_workspace(folder: Path, *, force: bool = False) -> list[Path]:
         folder / "notebooks" / "audit.ipynb": packaged_notebook().read_text(encoding="utf-8"),
         folder / "audits" / ".gitignore": "# audits are published here, one folder per "
                                           "policy and period\n",
-        folder / ".gitignore": "data/\n*.duckdb.wal\n.ipynb_checkpoints/\n",
     }
+    if not (folder / ".gitignore").exists():  # an existing project keeps its own
+        files[folder / ".gitignore"] = "data/\n*.duckdb.wal\n.ipynb_checkpoints/\n"
     existing = [f for f in files if f.exists()]
     if existing and not force:
         raise WorkspaceError(

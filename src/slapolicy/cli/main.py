@@ -155,6 +155,7 @@ def audit(policy_path: Path, period: str, data: str, data_zone: str | None,
       3  the audit run itself failed (a notebook cell raised or passed --cell-timeout)
     """
     folders: list[Path] = []
+    error: SlapolicyError | None = None
     try:
         code = _audit_one(policy_path, period, data, data_zone, as_of, audits,
                           resolve_notebook(notebook), expectations, exceptions, backfill,
@@ -163,8 +164,6 @@ def audit(policy_path: Path, period: str, data: str, data_zone: str | None,
     except SlapolicyError as e:
         click.echo(f"error: {e}", err=True)
         code, error = exit_code_for(e), e
-    else:
-        error = None
     finish(run_document("audit", folders, exit_code=code, fail_on=fail_on, error=error),
            as_json=as_json, notify=notify)
 

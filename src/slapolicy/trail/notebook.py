@@ -145,7 +145,10 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         except (OSError, ValueError, RuntimeError) as e:  # no kernel, a broken notebook file
             raise AuditRunError(
                 f"the audit notebook {notebook} could not run: {type(e).__name__}: {e}",
-                hint="check the notebook file and that the python3 kernel is installed",
+                hint=("a cell ran past the cell time limit (--cell-timeout, the workspace's "
+                      "limits.cell_seconds): raise the limit or find the slow step"
+                      if isinstance(e, TimeoutError) else
+                      "check the notebook file and that the python3 kernel is installed"),
             ) from e
         render_html(executed, staging / BODY_HTML)
         for name in ("results.json", "breaches.csv"):
