@@ -15,7 +15,6 @@ The file never holds a credential: a key named like one (``password``, ``token``
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -256,10 +255,12 @@ class _Reader:
                   "int": isinstance(value, int) and not isinstance(value, bool),
                   "bool": isinstance(value, bool), "list": isinstance(value, list | str),
                   "table": isinstance(value, dict)}[kind]
+            if kind == "list" and isinstance(value, list):
+                ok = all(isinstance(v, str) and v for v in value)
             if not ok:
                 raise self.error(table, key, f"{key} must be a {_KIND_WORDS[kind]}, not "
                                  f"{type(value).__name__} {value!r}",
-                                 f"write {key} = {_KIND_EXAMPLE[kind]}")
+                                 f"write {key} = {_EXAMPLES.get(key, _KIND_EXAMPLE[kind])}")
 
     def path_of(self, table: str, key: str, data: dict[str, Any]) -> Path | None:
         value = data.get(key)
@@ -287,6 +288,7 @@ class _Reader:
         if value is None:
             return None
         if "://" in value:
+            from slapolicy.errors import SlapolicyError
             from slapolicy.trail.credentials import PgLocation, is_postgres_url
 
             if not is_postgres_url(value):
@@ -294,9 +296,9 @@ class _Reader:
                                  "use a folder, a .duckdb file or postgresql://user@host/db")
             try:
                 PgLocation.parse(value)
-            except Exception as e:
-                raise self.error("data", "source", str(getattr(e, "message", e)),
-                                 str(getattr(e, "hint", "") or "fix the URL")) from None
+            except SlapolicyError as e:
+                raise self.error("data", "source", e.message,
+                                 e.hint or "write postgresql://user@host:5432/db") from None
             return value
         return str((self.root / Path(value).expanduser()).resolve())
 
@@ -348,6 +350,8 @@ class _Reader:
 _KIND_WORDS = {"path": "path (text)", "source": "path or URL (text)", "mapping": "name or path",
                "str": "text", "number": "number", "int": "whole number", "bool": "true or false",
                "list": "list of text", "table": "table"}
+_EXAMPLES = {"to": '["revops@example.com"]', "url": '"https://hooks.example.com/sla"',
+             "zone": '"America/New_York"', "locale": '"en"'}
 _KIND_EXAMPLE = {"path": '"policies/sla.yaml"', "source": '"data/crm.duckdb"',
                  "mapping": '"hubspot"', "str": '"..."', "number": "600", "int": "587",
                  "bool": "true", "list": '["fail", "error"]', "table": "{ ... }"}
@@ -443,6 +447,3 @@ def create_workspace(folder: Path, *, force: bool = False) -> list[Path]:
                                    load_policy(folder / "policies" / name)))
     return written
 
-
-def env_value(name: str | None) -> str | None:
-    return os.environ.get(name) if name else None
