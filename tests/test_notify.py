@@ -278,3 +278,32 @@ def test_an_audit_with_json_fail_on_never_and_both_notifications(
     again = _run("audit", "--period", "2020-01", "--no-notify", cwd=ws)
     assert again.returncode == 1, again.stderr
     assert len(hook.requests) == 1
+
+
+def test_run_due_fail_on_decides_only_between_0_and_1() -> None:
+    from slapolicy.trail.scheduler import PeriodRun, RunDueReport
+
+    failing = RunDueReport(due=["2020-01"], runs=[PeriodRun("2020-01", 1, "fail", 3)])
+    assert [failing.exit_code_for(f) for f in ("fail", "error", "never")] == [1, 0, 0]
+    errored = RunDueReport(due=["2020-01"], runs=[PeriodRun("2020-01", 1, "error", 0)])
+    assert [errored.exit_code_for(f) for f in ("fail", "error", "never")] == [1, 1, 0]
+    broken = RunDueReport(due=["2020-01", "2020-02"], runs=[
+        PeriodRun("2020-01", 1, "fail", 3), PeriodRun("2020-02", 3, error="cell 4 failed")])
+    assert [broken.exit_code_for(f) for f in ("fail", "error", "never")] == [3, 3, 3]
+
+
+def test_run_due_json_when_nothing_is_due(tmp_path: Path, hook: Hook) -> None:
+    from tests.conftest import ROOT
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "slapolicy.toml").write_text(
+        f'policy = "{ROOT / "policies" / "company-a.yaml"}"\n[data]\nsource = "data"\n'
+        f'[notify]\non = ["pass", "fail", "error", "run_error"]\n'
+        f'[notify.webhook]\nurl = "{hook.url}"\n')
+    result = _run("run-due", "--now", "2020-01-20T00:00:00Z", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["command"] == "run-due" and doc["due"] == [] and doc["runs"] == []
+    assert doc["exit_code"] == 0 and doc["error"] is None
+    assert "nothing due" in result.stderr
+    assert hook.requests == []  # nothing happened: nothing to notify
