@@ -350,7 +350,7 @@ def test_revenue_june(revenue_audit) -> None:
     assert ramped.evidence["monthly_targets"] == (
         "2020-01 915,302.63; 2020-02 994,861.84; 2020-03 1,079,907.89; 2020-04 1,162,210.53; "
         "2020-05 1,247,256.58; 2020-06 1,250,000.00")
-    # Against a flat 1,250,000 (the seeds' Goal 2): 5,600,000 of 6 x 1,250,000; Jan-May's
+    # Against a flat 1,250,000 (Company A's goal 2): 5,600,000 of 6 x 1,250,000; Jan-May's
     # 4,350,000 fell 1,900,000 short of 5 x 1,250,000, and June only met its own target.
     flat = breaches[("goal-2", "make-up")]
     assert (flat.observed, flat.threshold) == (5_600_000, 7_500_000)

@@ -6,7 +6,7 @@ One dataset holds every month the tests audit (periods are local to us-east):
   defects, acceptances, opportunities and daily web traffic;
 - April 2020: two leads and web traffic with a missing day;
 - May 2020: nothing at all;
-- June 2020: the seeds' example month of lead value ($550,000).
+- June 2020: Company A's example month of lead value ($550,000).
 
 Audits are module-scoped (each costs seconds); every expected value is hand-computed
 in the comments.
@@ -84,7 +84,7 @@ OTHER = [
 
 
 def june_leads() -> list[dict[str, Any]]:
-    """The seeds' example month: 10 referral + 200 content + 50 webinar + 50 web sales-ready."""
+    """Company A's example month: 10 referral + 200 content + 50 webinar + 50 web sales-ready."""
     rows = []
     at = z("2020-06-15T15:00:00Z")
     for source, n in (("referral", 10), ("content", 200), ("webinar", 50),
@@ -575,7 +575,7 @@ COMPANY_A = """\
       title: Marketing's funnel conversion KPIs
       owner: marketing
       description: >-
-        Visitor to lead, lead to MQL and MQL to SQL. The seeds name these KPIs without
+        Visitor to lead, lead to MQL and MQL to SQL. The agreement names these KPIs without
         figures; lead-to-MQL and MQL-to-SQL use the review triggers (20%, 30%).
       severity: warn
       params:

@@ -20,13 +20,23 @@ def exit_code_for(err: BaseException) -> int:
     return err.exit_code if isinstance(err, SlapolicyError) else EXIT_RUN
 
 
-def outcome_exit_code(status: str) -> int:
+#: ``--fail-on``: which audit outcomes exit 1 (the audit itself completed either way).
+FAIL_ON: dict[str, frozenset[str]] = {
+    "fail": frozenset({"fail", "error"}),  # a clause failed, or could not be evaluated
+    "error": frozenset({"error"}),         # only a clause that could not be evaluated
+    "never": frozenset(),                  # findings never fail the command
+}
+
+
+def outcome_exit_code(status: str, fail_on: str = "fail") -> int:
     """The exit code for an audit's overall status: 1 when a clause failed or errored.
 
+    ``fail_on`` (``--fail-on``) narrows which statuses exit 1; see ``FAIL_ON``. It never
+    touches codes 2-4: those say the audit did not complete, whatever is asked.
     ``not_measured`` clauses do not fail the run (there was nothing to judge); they are
     listed in the summary and in ``results.json``.
     """
-    return EXIT_FINDINGS if status in ("fail", "error") else EXIT_CLEAN
+    return EXIT_FINDINGS if status in FAIL_ON[fail_on] else EXIT_CLEAN
 
 
 class SlapolicyError(Exception):
@@ -217,3 +227,23 @@ class RevisionError(SlapolicyError):
 
 class ManifestError(SlapolicyError):
     """An audit folder has no readable manifest."""
+
+
+class WorkspaceError(SlapolicyError):
+    """The workspace file (``slapolicy.toml`` or ``[tool.slapolicy]``) cannot be used."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
+                 key: str | None = None, hint: str | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        super().__init__(message, hint=hint)
+
+    def __str__(self) -> str:
+        where = self.path or "<workspace>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.key:
+            where += f" at {self.key}"
+        text = f"{where}: {self.message}"
+        return f"{text}\n  fix: {self.hint}" if self.hint else text

@@ -7,7 +7,7 @@ One company-level subject, three checks, each at least a threshold:
 - ``lead-to-mql``: MQLs (``mql_at`` in the period) / leads created in the period;
 - ``mql-to-sql``: SQLs (``sql_at`` in the period) / MQLs in the period.
 
-The seeds name these KPIs but give no figures; the defaults (0.02, 0.20, 0.30)
+Company A's agreement names these KPIs without figures; the defaults (0.02, 0.20, 0.30)
 are placeholders, the last two equal to Company A's review triggers. A threshold
 of ``null`` disables its check. Nothing passes silently: once the period has
 closed, ``web_traffic`` with no rows for the period, days of the period missing

@@ -1,4 +1,4 @@
-"""Marketer quota: each marketer produces at least N MQLs a month (seeds: 250).
+"""Marketer quota: each marketer produces at least N MQLs a month (Company A: 250).
 
 An MQL counts for the marketer credited with the lead (``leads.marketer_id``)
 when its ``mql_at`` falls in the period. The target is per month: a week audits

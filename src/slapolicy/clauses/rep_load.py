@@ -1,7 +1,7 @@
 """Rep load: each rep is assigned at least a minimum and at most a maximum of MQLs.
 
-The seeds ask for "a minimum and a maximum number of MQLs assigned" per rep and
-give no figures; ``min`` and ``max`` are therefore required (Company A: 150 and
+Company A's agreement asks for "a minimum and a maximum number of MQLs assigned" per rep and
+gives no figures; ``min`` and ``max`` are therefore required (Company A: 150 and
 350). They are per month: a week audits ``7 / 30.4375`` of them, a quarter three
 times them (see ``months_in``), like every per-month count target in this family.
 

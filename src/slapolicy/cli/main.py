@@ -1,12 +1,15 @@
-"""The ``slapolicy`` command. Only this module maps errors to exit codes.
+"""The ``slapolicy`` command. Only this module (and ``cli.trail``) maps errors to exit codes.
 
 Exit codes: 0 clean (every clause passes or warns); 1 the audit found failing
 clauses; 2 a policy, data or usage error to fix; 3 the audit run itself failed.
+Inside a workspace (``slapolicy.toml``, see ``slapolicy.workspace``) the options take
+their defaults from the workspace file; options given on the command line win.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +17,15 @@ from typing import Any, NoReturn
 
 import click
 
+from slapolicy.cli.support import (
+    WholeHelpGroup,
+    echo,
+    finish,
+    notebook_option,
+    resolve_notebook,
+    run_document,
+    scheduler_options,
+)
 from slapolicy.errors import (
     EXIT_CLEAN,
     EXIT_FINDINGS,
@@ -28,15 +40,81 @@ def _fail(err: SlapolicyError) -> NoReturn:
     sys.exit(exit_code_for(err))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=WholeHelpGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="slapolicy")
-def main() -> None:
-    """The marketing-sales SLA as code: audit periods, render and sign them off."""
+@click.option("--workspace", "workspace_dir", type=click.Path(path_type=Path, file_okay=False),
+              envvar="SLAPOLICY_WORKSPACE", default=None,
+              help="Folder of the workspace to use (its slapolicy.toml or pyproject.toml "
+                   "[tool.slapolicy]) [default: found from the current folder upwards; env "
+                   "SLAPOLICY_WORKSPACE].")
+@click.pass_context
+def main(ctx: click.Context, workspace_dir: Path | None) -> None:
+    """The marketing-sales SLA as code: audit periods, render and sign them off.
+
+    Inside a workspace (made by `slapolicy init`), commands take the policy, data,
+    audits folder, locale and time limits from its slapolicy.toml: `slapolicy audit
+    --period 2026-10` is enough. Options given on the command line win.
+
+    \b
+    Exit codes (every command lists its own):
+      0  done, nothing to report
+      1  findings: a clause failed, a test case failed, verify found problems
+      2  a policy, data, workspace or usage error to fix
+      3  the audit run itself failed (a notebook cell raised, or timed out)
+      4  run-due: another run holds the lock
+    """
+    from slapolicy.workspace import command_defaults, find_workspace, load_workspace
+
+    ctx.obj = {"workspace": None}
+    if ctx.invoked_subcommand == "init":
+        return
+    try:
+        found = find_workspace(workspace_dir)
+        if found is None and workspace_dir is not None:
+            from slapolicy.errors import WorkspaceError
+
+            raise WorkspaceError("no slapolicy.toml (or pyproject.toml with [tool.slapolicy]) "
+                                 "in this folder or above it", path=str(workspace_dir),
+                                 hint="pass the folder `slapolicy init` made, or run "
+                                      "`slapolicy init` there")
+        ws = load_workspace(found) if found is not None else None
+    except SlapolicyError as e:
+        _fail(e)
+    if ws is not None:
+        ctx.obj["workspace"] = ws
+        ctx.default_map = command_defaults(ws)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False), default=".")
+@click.option("--force", is_flag=True, help="Overwrite files the workspace would hold.")
+def init(folder: Path, force: bool) -> None:
+    """Make a workspace in FOLDER (default: here): slapolicy.toml, a commented starter
+    policy and Company A's example, the audit notebook, compiled suites and audits/.
+
+    \b
+    Exit codes:
+      0  the workspace was written
+      2  FOLDER already holds workspace files (pass --force), or cannot be written
+    """
+    from slapolicy.workspace import create_workspace, shown
+
+    try:
+        written = create_workspace(folder, force=force)
+    except SlapolicyError as e:
+        _fail(e)
+    except OSError as e:
+        click.echo(f"error: {folder}: {e.strerror or e}", err=True)
+        sys.exit(2)
+    for path in written:
+        click.echo(f"wrote {shown(path)}")
+    click.echo(f"workspace: {folder.resolve()}; edit policies/sla.yaml and [data] in "
+               "slapolicy.toml, then: slapolicy audit --period YYYY-MM")
 
 
 @main.command()
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
-              help="Policy YAML, e.g. policies/company-a.yaml.")
+              help="Policy YAML, e.g. policies/company-a.yaml [default: the workspace's].")
 @click.option("--period", required=True, help="Period label: 2026-10, 2026-Q4 or 2026-W05.")
 @click.option("--data", required=True,
               help="Folder of <table>.csv/.parquet files, a DuckDB file, or a "
@@ -50,8 +128,7 @@ def main() -> None:
               help="Language of audit.html [default: the policy's report.locale].")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
               show_default=True, help="Root folder of audits.")
-@click.option("--notebook", type=click.Path(path_type=Path),
-              default=Path("notebooks/audit.ipynb"), show_default=True)
+@notebook_option
 @click.option("--expectations", type=click.Path(path_type=Path), default=None,
               help="Folder of compiled suites [default: expectations/ beside policies/].")
 @click.option("--exceptions", type=click.Path(path_type=Path), default=None,
@@ -61,31 +138,52 @@ def main() -> None:
 @click.option("--reason", default=None,
               help="Why the period is audited again (required when its audit is signed; "
                    "recorded in the ledger).")
+@scheduler_options
 def audit(policy_path: Path, period: str, data: str, data_zone: str | None,
           mapping: str | None, as_of: str | None, locale: str | None, audits: Path,
-          notebook: Path, expectations: Path | None, exceptions: Path | None, backfill: bool,
-          reason: str | None) -> None:
-    """Audit one period: run the notebook, write audits/<policy>/<period>/."""
+          notebook: Path | None, expectations: Path | None, exceptions: Path | None,
+          backfill: bool, reason: str | None, as_json: bool, fail_on: str, notify: bool,
+          cell_timeout: float | None) -> None:
+    """Audit one period: run the notebook, write <audits>/<policy>/<period>/.
+
+    \b
+    Exit codes:
+      0  the audit completed; no outcome --fail-on names (default: no clause failed or
+         errored; clauses that could not be measured are listed, not failed)
+      1  the audit completed and found an outcome --fail-on names
+      2  a policy, data, workspace or usage error to fix: nothing was audited
+      3  the audit run itself failed (a notebook cell raised or passed --cell-timeout)
+    """
+    folders: list[Path] = []
+    error: SlapolicyError | None = None
     try:
-        code = _audit_one(policy_path, period, data, data_zone, as_of, audits, notebook,
-                          expectations, exceptions, backfill, reason, mapping, locale)
+        code = _audit_one(policy_path, period, data, data_zone, as_of, audits,
+                          resolve_notebook(notebook), expectations, exceptions, backfill,
+                          reason, mapping, locale, fail_on=fail_on, cell_timeout=cell_timeout,
+                          done=folders, quiet=as_json)
     except SlapolicyError as e:
-        _fail(e)
-    sys.exit(code)
+        click.echo(f"error: {e}", err=True)
+        code, error = exit_code_for(e), e
+    finish(run_document("audit", folders, exit_code=code, fail_on=fail_on, error=error),
+           as_json=as_json, notify=notify)
 
 
 def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
                as_of: str | None, audits: Path, notebook: Path,
                expectations: Path | None = None, exceptions: Path | None = None,
                backfill: bool = False, reason: str | None = None,
-               mapping: str | None = None, locale: str | None = None) -> int:
+               mapping: str | None = None, locale: str | None = None, *,
+               fail_on: str = "fail", cell_timeout: float | None = None,
+               done: list[Path] | None = None, quiet: bool = False) -> int:
     from slapolicy.cli.progress import PeriodProgress
     from slapolicy.errors import HistoryMissingError
     from slapolicy.trail.scheduler import run_audit
 
     when = _instant(as_of)
     kwargs = dict(audits=audits, notebook=notebook, data_zone=data_zone, as_of=when,
-                  expectations=expectations, mapping=mapping, locale=locale)
+                  expectations=expectations, mapping=mapping, locale=locale,
+                  cell_timeout=cell_timeout)
+    done = [] if done is None else done
     try:
         out, summary = run_audit(policy_path, period, data, exceptions=exceptions,
                                  reason=reason, **kwargs)  # type: ignore[arg-type]
@@ -94,21 +192,24 @@ def _audit_one(policy_path: Path, period: str, data: str, data_zone: str | None,
             raise
         with PeriodProgress(len(e.missing) + 1, "backfill") as bar:
             for missing in e.missing:  # oldest first: each one's history is then complete
-                _echo_run(*run_audit(policy_path, missing, data,
-                                     **kwargs))  # type: ignore[arg-type]
+                earlier, earlier_summary = run_audit(policy_path, missing, data,
+                                                     **kwargs)  # type: ignore[arg-type]
+                done.append(earlier.folder)
+                _echo_run(earlier, earlier_summary, quiet)
                 bar.done(missing)
         out, summary = run_audit(policy_path, period, data, exceptions=exceptions,
                                  reason=reason, **kwargs)  # type: ignore[arg-type]
-    _echo_run(out, summary)
-    return outcome_exit_code(summary["status"])
+    done.append(out.folder)
+    _echo_run(out, summary, quiet)
+    return outcome_exit_code(summary["status"], fail_on)
 
 
-def _echo_run(out: Any, summary: dict[str, Any]) -> None:
+def _echo_run(out: Any, summary: dict[str, Any], quiet: bool = False) -> None:
     results = json.loads(out.results.read_text(encoding="utf-8"))
     unmeasured = [c["clause_id"] for c in results["clauses"] if c["status"] == "not_measured"]
     note = (f" - not measured: {', '.join(unmeasured)}" if unmeasured else "")
-    click.echo(f"{results['policy']['id']} {results['period']['label']}: {summary['status']} - "
-               f"{summary['breaches']} open breach(es){note} - {out.html}")
+    echo(f"{results['policy']['id']} {results['period']['label']}: {summary['status']} - "
+         f"{summary['breaches']} open breach(es){note} - {out.html}", quiet)
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -122,11 +223,20 @@ def _instant(text: str | None) -> datetime | None:
 
 
 @main.command(name="compile")
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
+              help="Policy YAML [default: the workspace's].")
 @click.option("--expectations", type=click.Path(path_type=Path), default=None,
               help="Output folder [default: expectations/ beside policies/].")
 def compile_(policy_path: Path, expectations: Path | None) -> None:
-    """Compile the policy's clauses to a Great Expectations suite (JSON, for review)."""
+    """Compile the policy's clauses to a Great Expectations suite (JSON, for review).
+
+    Audits refuse a suite that does not match the policy's content hash.
+
+    \b
+    Exit codes:
+      0  the suite was written
+      2  the policy is broken (the message names the file, line and a fix)
+    """
     from slapolicy.audit.run import default_expectations_dir
     from slapolicy.engine.suites import write_suite
     from slapolicy.policy.loader import load_policy
@@ -140,20 +250,26 @@ def compile_(policy_path: Path, expectations: Path | None) -> None:
 
 
 @main.command(name="check-data")
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
+              help="Policy YAML [default: the workspace's].")
 @click.option("--data", required=True,
               help="Folder of <table>.csv/.parquet files, a DuckDB file, or an export folder "
                    "with --mapping.")
 @click.option("--data-zone", default=None, help="IANA zone of naive timestamps in the data.")
-@click.option("--mapping", default=None, help="CRM export mapping (docs/crm-exports.md).")
+@click.option("--mapping", default=None,
+              help="CRM export mapping: hubspot, salesforce, or a mapping YAML file.")
 def check_data_(policy_path: Path, data: str, data_zone: str | None,
                 mapping: str | None) -> None:
     """Report what the data holds for the policy, before any audit (no kernel starts).
 
     Per table: rows read, used and set aside, and columns it lacks; why rows were set
-    aside; which clauses the data cannot measure. Exit 0 when every enabled clause can be
-    measured and no table is over the policy's quarantine bound, 1 otherwise, 2 for a
-    policy or data error.
+    aside; which clauses the data cannot measure.
+
+    \b
+    Exit codes:
+      0  every enabled clause can be measured and no table is over the quarantine bound
+      1  a clause cannot be measured, or a table is over the policy's quarantine bound
+      2  a policy, data or usage error to fix
     """
     from slapolicy.audit.datacheck import check_data
     from slapolicy.engine.sources import DataSource
@@ -170,11 +286,19 @@ def check_data_(policy_path: Path, data: str, data_zone: str | None,
 
 
 @main.command(name="test")
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
+              help="Policy YAML [default: the workspace's].")
 @click.option("--cases", type=click.Path(path_type=Path), default=None,
               help="Case file or folder [default: tests/<policy id>/ beside the policy].")
 def test_(policy_path: Path, cases: Path | None) -> None:
-    """Run the policy's test cases; exit 1 if any fails."""
+    """Run the policy's test cases (given data, expected verdicts); exit 1 if any fails.
+
+    \b
+    Exit codes:
+      0  every case passes
+      1  a case failed (each failure is listed)
+      2  a policy, case file or usage error to fix
+    """
     from slapolicy.audit.policytests import case_files, run_case
     from slapolicy.policy.loader import load_policy
 
@@ -194,27 +318,49 @@ def test_(policy_path: Path, cases: Path | None) -> None:
 
 @main.command()
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path),
-              default=Path("policies/company-a.yaml"), show_default=True)
+              default=Path("policies/company-a.yaml"), show_default=True,
+              help="Company A's policy; written from the packaged example if it is missing.")
 @click.option("--data", type=click.Path(path_type=Path), default=Path("data/demo.duckdb"),
               show_default=True, help="Where to write the demo DuckDB file.")
-@click.option("--start", default="2020-01", show_default=True)
-@click.option("--months", default=6, show_default=True, type=click.IntRange(1, 36))
-@click.option("--leads-per-month", default=3000, show_default=True, type=click.IntRange(10))
-@click.option("--seed", default=20200101, show_default=True)
+@click.option("--start", default="2020-01", show_default=True,
+              help="First demo month (the policy covers 2020).")
+@click.option("--months", default=6, show_default=True, type=click.IntRange(1, 36),
+              help="How many months to generate and audit.")
+@click.option("--leads-per-month", default=3000, show_default=True, type=click.IntRange(10),
+              help="Leads created a month (fewer is quicker).")
+@click.option("--seed", default=20200101, show_default=True,
+              help="Random seed: the same seed gives the same data, byte for byte.")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
-              show_default=True)
-@click.option("--notebook", type=click.Path(path_type=Path),
-              default=Path("notebooks/audit.ipynb"), show_default=True)
+              show_default=True, help="Root folder of audits.")
+@notebook_option
 def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month: int,
-         seed: int, audits: Path, notebook: Path) -> None:
-    """Generate Company A demo data into DuckDB and audit every demo month."""
+         seed: int, audits: Path, notebook: Path | None) -> None:
+    """Generate Company A demo data into DuckDB and audit every demo month.
+
+    Works in an empty folder: the Company A policy and the audit notebook come from the
+    package when the folder has none.
+
+    \b
+    Exit codes:
+      0  the data was written and every month audited (findings are the demo's story)
+      2  a policy, data or usage error to fix
+      3  an audit run failed
+    """
     from slapolicy.audit.run import default_expectations_dir
     from slapolicy.cli.progress import PeriodProgress
     from slapolicy.demo import generate as demo_data
     from slapolicy.engine.suites import write_suite
     from slapolicy.policy.loader import load_policy
     from slapolicy.policy.periods import Period
+    from slapolicy.workspace import packaged_example
 
+    ctx = click.get_current_context()
+    if (not policy_path.exists()
+            and ctx.get_parameter_source("policy_path") != click.core.ParameterSource.COMMANDLINE):
+        policy_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(packaged_example(), policy_path)
+        click.echo(f"wrote {policy_path} (the Company A example that slapolicy ships)")
+    notebook = resolve_notebook(notebook)
     try:
         suite = write_suite(default_expectations_dir(policy_path), load_policy(policy_path))
         click.echo(f"compiled: {suite}")
@@ -237,21 +383,32 @@ def demo(policy_path: Path, data: Path, start: str, months: int, leads_per_month
 
 @main.group()
 def reward() -> None:
-    """Record decisions about rewards."""
+    """Record decisions about rewards (the team leads' split of an earned pool).
+
+    \b
+    Exit codes: see each command."""
 
 
 @reward.command("split")
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
-@click.option("--period", required=True)
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
+              help="Policy YAML [default: the workspace's].")
+@click.option("--period", required=True, help="The month whose pool is split, e.g. 2020-06.")
 @click.option("--share", "shares", multiple=True, required=True, metavar="TEAM=AMOUNT",
               help="A team's share of the pool, e.g. --share marketing=2500 (repeat).")
 @click.option("--approved-by", "approved_by", multiple=True, required=True,
               help="Team lead person id (repeat; both leads must approve).")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
-              show_default=True)
+              show_default=True, help="Root folder of audits.")
 def reward_split(policy_path: Path, period: str, shares: tuple[str, ...],
                  approved_by: tuple[str, ...], audits: Path) -> None:
-    """Record how the team leads split an earned monthly pool."""
+    """Record how the team leads split an earned monthly pool (in the ledger).
+
+    \b
+    Exit codes:
+      0  the split was recorded
+      2  the policy does not allow it (pool not earned, wrong approvers, shares that do not
+         add up) or a usage error
+    """
     from slapolicy.audit.decisions import record_split
     from slapolicy.policy.loader import load_policy
 
@@ -272,21 +429,32 @@ def _pair(text: str) -> tuple[str, str]:
 
 @main.group()
 def dispute() -> None:
-    """Dispute breaches before the conflict panel, and record its decisions."""
+    """Dispute breaches before the conflict panel, and record its decisions.
+
+    \b
+    Exit codes: see each command."""
 
 
 @dispute.command("raise")
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
-@click.option("--period", required=True)
-@click.option("--clause", "clause_id", required=True)
-@click.option("--subject", "subject_id", required=True)
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
+              help="Policy YAML [default: the workspace's].")
+@click.option("--period", required=True, help="Period of the audit holding the breach.")
+@click.option("--clause", "clause_id", required=True, help="Clause id of the breach.")
+@click.option("--subject", "subject_id", required=True,
+              help="Subject id of the breach (a lead, rep or marketer id).")
 @click.option("--by", "raised_by", required=True, help="Person id raising the dispute.")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why the breach is disputed.")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
-              show_default=True)
+              show_default=True, help="Root folder of audits.")
 def dispute_raise(policy_path: Path, period: str, clause_id: str, subject_id: str,
                   raised_by: str, reason: str, audits: Path) -> None:
-    """Dispute one breach; it goes to the policy's conflict panel."""
+    """Dispute one breach; it goes to the policy's conflict panel.
+
+    \b
+    Exit codes:
+      0  the dispute was recorded
+      2  no such breach, or a policy or usage error
+    """
     from slapolicy.audit.decisions import raise_dispute
     from slapolicy.policy.loader import load_policy
 
@@ -299,16 +467,24 @@ def dispute_raise(policy_path: Path, period: str, clause_id: str, subject_id: st
 
 
 @dispute.command("decide")
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
-@click.option("--id", "dispute_id", required=True)
-@click.option("--decision", type=click.Choice(["upheld", "overturned"]), required=True)
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
+              help="Policy YAML [default: the workspace's].")
+@click.option("--id", "dispute_id", required=True, help="Dispute id (from dispute raise/list).")
+@click.option("--decision", type=click.Choice(["upheld", "overturned"]), required=True,
+              help="The panel's decision: the breach is upheld or overturned.")
 @click.option("--by", "decided_by", multiple=True, required=True, help="Panel member (repeat).")
-@click.option("--note", default="")
+@click.option("--note", default="", help="The panel's note, kept with the decision.")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
-              show_default=True)
+              show_default=True, help="Root folder of audits.")
 def dispute_decide(policy_path: Path, dispute_id: str, decision: str,
                    decided_by: tuple[str, ...], note: str, audits: Path) -> None:
-    """Record the conflict panel's binding decision."""
+    """Record the conflict panel's binding decision.
+
+    \b
+    Exit codes:
+      0  the decision was recorded
+      2  unknown dispute, deciders not on the panel, or a usage error
+    """
     from slapolicy.audit.decisions import decide_dispute
     from slapolicy.policy.loader import load_policy
 
@@ -321,11 +497,18 @@ def dispute_decide(policy_path: Path, dispute_id: str, decision: str,
 
 
 @dispute.command("list")
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
+              help="Policy YAML [default: the workspace's].")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
-              show_default=True)
+              show_default=True, help="Root folder of audits.")
 def dispute_list(policy_path: Path, audits: Path) -> None:
-    """List disputes and their decisions."""
+    """List disputes and their decisions.
+
+    \b
+    Exit codes:
+      0  listed (none is fine)
+      2  a policy or usage error
+    """
     from slapolicy.audit.decisions import disputes
     from slapolicy.policy.loader import load_policy
 

@@ -13,6 +13,15 @@ from typing import NoReturn
 
 import click
 
+from slapolicy.cli.support import (
+    WholeHelpGroup,
+    echo,
+    finish,
+    notebook_option,
+    resolve_notebook,
+    run_document,
+    scheduler_options,
+)
 from slapolicy.errors import EXIT_USER, SlapolicyError, exit_code_for
 
 
@@ -21,9 +30,12 @@ def _fail(err: SlapolicyError) -> NoReturn:
     sys.exit(exit_code_for(err))
 
 
-@click.group()
+@click.group(cls=WholeHelpGroup)
 def keys() -> None:
-    """Ed25519 signing keys for the policy's signatories."""
+    """Ed25519 signing keys for the policy's signatories.
+
+    \b
+    Exit codes: see each command."""
 
 
 @keys.command("new")
@@ -31,7 +43,13 @@ def keys() -> None:
               help="Folder for the private key file (keep it out of the repository).")
 @click.option("--person", required=True, help="The signatory's person id in the policy.")
 def keys_new(out: Path, person: str) -> None:
-    """Make a key pair: write <out>/<person>.key (mode 0600), print the public key line."""
+    """Make a key pair: write <out>/<person>.key (mode 0600), print the public key line.
+
+    \b
+    Exit codes:
+      0  the key was written
+      2  the key file exists already, or the folder cannot be written
+    """
     from slapolicy.trail.signing import new_key
 
     try:
@@ -49,7 +67,14 @@ def keys_new(out: Path, person: str) -> None:
 @click.option("--key", "key_path", type=click.Path(path_type=Path), required=True,
               help="Your private key file (from slapolicy keys new).")
 def sign(audit_dir: Path, key_path: Path) -> None:
-    """Sign an audit: its manifest hash and identity (policy, period, revision)."""
+    """Sign an audit: its manifest hash and identity (policy, period, revision).
+
+    \b
+    Exit codes:
+      0  signed (or already signed by this key)
+      1  the audit's files no longer match its manifest: it is not signed
+      2  the key is not a signatory's, the folder is not an audit, or a usage error
+    """
     from slapolicy.trail.signing import sign_audit
 
     try:
@@ -70,7 +95,13 @@ def sign(audit_dir: Path, key_path: Path) -> None:
 def verify(audit_dir: Path | None, everything: bool, audits: Path) -> None:
     """Check files against manifests, signatures against the policy's keys, and the ledger.
 
-    Reports every problem found; exits 1 if there is any.
+    Reports every problem found.
+
+    \b
+    Exit codes:
+      0  every audit and the ledger check out
+      1  a problem was found (each is listed)
+      2  no such audit folder, or a usage error
     """
     from slapolicy.trail.signing import verify as verify_folders
     from slapolicy.trail.signing import verify_all
@@ -102,13 +133,14 @@ def verify(audit_dir: Path | None, everything: bool, audits: Path) -> None:
 
 
 @click.command("run-due")
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
+              help="Policy YAML [default: the workspace's].")
 @click.option("--data", required=True,
               help="Folder of CSV/Parquet files, a DuckDB file, or "
                    "postgresql://user@host:port/db?schema=name (password from "
                    "SLAPOLICY_PG_PASSWORD or the SLAPOLICY_SECRETS file).")
 @click.option("--audits", type=click.Path(path_type=Path), default=Path("audits"),
-              show_default=True)
+              show_default=True, help="Root folder of audits.")
 @click.option("--until", default=None, help="Last period to consider, e.g. 2026-09.")
 @click.option("--now", "now_text", default=None,
               help="ISO instant to treat as now (periods ending after it are not closed).")
@@ -118,17 +150,25 @@ def verify(audit_dir: Path | None, everything: bool, audits: Path) -> None:
 @click.option("--mapping", default=None,
               help="CRM export mapping for a --data folder of export files: hubspot, "
                    "salesforce, or a mapping YAML file (see docs/crm-exports.md).")
-@click.option("--notebook", type=click.Path(path_type=Path),
-              default=Path("notebooks/audit.ipynb"), show_default=True)
+@notebook_option
 @click.option("--expectations", type=click.Path(path_type=Path), default=None,
               help="Folder of compiled suites [default: expectations/ beside policies/].")
+@scheduler_options
 def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
             now_text: str | None, wait: float, data_zone: str | None, mapping: str | None,
-            notebook: Path, expectations: Path | None) -> None:
+            notebook: Path | None, expectations: Path | None, as_json: bool, fail_on: str,
+            notify: bool, cell_timeout: float | None) -> None:
     """Audit every closed period that has no audit yet, oldest first (for cron/timers).
 
-    Exit codes: 0 clean or nothing due; 1 breaches found; 2 policy, data or usage
-    error; 3 a notebook cell failed; 4 another run-due holds the lock.
+    \b
+    Exit codes:
+      0  nothing due, or every audit completed with no outcome --fail-on names
+      1  an audit completed with an outcome --fail-on names (default: a failing or
+         errored clause)
+      2  a policy, data, workspace or usage error: the period named was not audited
+      3  an audit run failed (a notebook cell raised or passed --cell-timeout)
+      4  another run-due holds the lock; nothing was audited
+    A run stops at the first period it cannot audit; earlier ones stay published.
     """
     from slapolicy.cli.progress import PeriodProgress
     from slapolicy.trail.scheduler import PeriodRun
@@ -150,19 +190,29 @@ def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
         if r.error is not None:
             click.echo(f"error: {r.period}: {r.error}", err=True)
         else:
-            click.echo(f"{r.period}: {r.status} - {r.breaches} open breach(es) - "
-                       f"{r.folder}/audit.html")
+            echo(f"{r.period}: {r.status} - {r.breaches} open breach(es) - "
+                 f"{r.folder}/audit.html", as_json)
 
     try:
         with bar:
-            report = run(policy_path, data, audits=audits, notebook=notebook, until=until,
-                         now=now, wait=wait, data_zone=data_zone, expectations=expectations,
-                         mapping=mapping, on_period=show)
+            report = run(policy_path, data, audits=audits, notebook=resolve_notebook(notebook),
+                         until=until, now=now, wait=wait, data_zone=data_zone,
+                         expectations=expectations, mapping=mapping, on_period=show,
+                         cell_timeout=cell_timeout)
     except SlapolicyError as e:
-        _fail(e)
+        click.echo(f"error: {e}", err=True)
+        finish(run_document("run-due", [], exit_code=exit_code_for(e), fail_on=fail_on,
+                            error=e), as_json=as_json, notify=notify)
+        return
     if not report.due:
-        click.echo("nothing due: every closed period has an audit")
-    sys.exit(report.exit_code)
+        echo("nothing due: every closed period has an audit", as_json)
+    folders = [r.folder for r in report.runs if r.folder is not None]
+    failed = next((r for r in report.runs if r.error is not None), None)
+    error = None if failed is None else {"type": "PeriodFailed", "period": failed.period,
+                                         "message": failed.error, "exit_code": failed.code}
+    finish(run_document("run-due", folders, exit_code=report.exit_code_for(fail_on),
+                        fail_on=fail_on, error=error, due=report.due),
+           as_json=as_json, notify=notify)
 
 
 COMMANDS = (keys, sign, verify, run_due)

@@ -1,6 +1,6 @@
 """Demo data: a seeded, realistic "Company A" that satisfies the data contract exactly.
 
-``generate`` simulates the marketing-sales funnel of the seeds' Company A month by
+``generate`` simulates the marketing-sales funnel of Company A (the worked example) month by
 month: leads arrive with business-hours peaks (and after hours, on weekends and on
 public holidays), the best become MQLs, marketing automation notifies a sales rep,
 the rep touches the lead (mostly within one business hour of the rep's own
@@ -170,7 +170,7 @@ def performance_curve(months: int) -> tuple[float, ...]:
     """The built-in performance levels: a weak start, the goal reached in month six.
 
     Months one to five ramp up from 0.1 to 0.6 (revenue below $1.25M), month six
-    reaches 1.0 and later months stay strong (0.85-1.0), like the seeds' Company A
+    reaches 1.0 and later months stay strong (0.85-1.0), like Company A
     that wants $1.25M a month by June 2020 and to hold it.
 
     Args:

@@ -112,6 +112,17 @@ def output_hashes(folder: Path) -> dict[str, Any]:
     return out
 
 
+def notebook_record(path: Path) -> dict[str, Any]:
+    """Which audit notebook ran: ``packaged`` (the one slapolicy ships) or ``file`` (a
+    workspace's own copy or one given with ``--notebook``), its path and SHA-256."""
+    from slapolicy.workspace import packaged_notebook
+
+    packaged = packaged_notebook()
+    kind = ("packaged" if packaged.is_file() and path.resolve() == packaged.resolve()
+            else "file")
+    return {"kind": kind, "path": str(path), "sha256": sha256_file(path)}
+
+
 # --- software -----------------------------------------------------------------------------
 
 
@@ -170,9 +181,11 @@ def build_manifest(*, doc: PolicyDocument, period: str, revision: int, folder_na
                    supersedes: dict[str, Any] | None, reason: str | None,
                    suite: Path, exceptions: Path | None, inputs: dict[str, Any],
                    source: dict[str, Any], parameters: dict[str, Any],
-                   outputs: dict[str, Any]) -> dict[str, Any]:
+                   outputs: dict[str, Any],
+                   notebook: dict[str, Any] | None = None) -> dict[str, Any]:
     """The manifest as a dict (see the module docstring and docs/audit-trail.md)."""
     return {
+        "notebook": notebook,
         "format": FORMAT,
         "audit": {"policy_id": doc.id, "period": period, "revision": revision,
                   "folder": folder_name, "supersedes": supersedes, "reason": reason},

@@ -56,7 +56,8 @@ class _Plan:
 
 def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                   *, cwd: Path | None = None, reason: str | None = None,
-                  source: dict[str, Any] | None = None) -> AuditOutputs:
+                  source: dict[str, Any] | None = None,
+                  cell_timeout: float | None = None) -> AuditOutputs:
     """Execute ``notebook`` for the request and publish the audit with its manifest.
 
     Args:
@@ -70,6 +71,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         source: How to describe the data in the manifest (a PostgreSQL source is
             read into a local snapshot first, see ``slapolicy.trail.credentials``); default:
             ``request.data`` itself.
+        cell_timeout: Seconds a notebook cell may run before the run fails (None: no limit).
 
     Returns:
         Where the published files are, the revision and the manifest hash.
@@ -87,6 +89,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
     from slapolicy.trail.manifest import (
         audited_inputs,
         build_manifest,
+        notebook_record,
         output_hashes,
         relative_name,
         write_manifest,
@@ -95,7 +98,8 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
 
     if not notebook.exists():
         raise AuditRunError(f"audit notebook not found: {notebook}",
-                            hint="run from the workspace root, or pass --notebook")
+                            hint="pass --notebook, or leave it out to run the workspace's "
+                                 "notebooks/audit.ipynb or the one the package ships")
     doc = load_policy(request.policy)
     period = Period.parse(request.period, doc.policy.periods.unit).label
     root = folder.parent.parent
@@ -127,7 +131,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 pm.execute_notebook(
                     str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
                     progress_bar=sys.stderr.isatty(), cwd=str(cwd or notebook.parent),
-                    log_output=False,
+                    log_output=False, execution_timeout=cell_timeout,
                     kernel_manager_class="slapolicy.trail.notebook.LocalKernelManager",
                 )
         except pm.PapermillExecutionError as e:
@@ -145,7 +149,10 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         except (OSError, ValueError, RuntimeError) as e:  # no kernel, a broken notebook file
             raise AuditRunError(
                 f"the audit notebook {notebook} could not run: {type(e).__name__}: {e}",
-                hint="check the notebook file and that the python3 kernel is installed",
+                hint=("a cell ran past the cell time limit (--cell-timeout, the workspace's "
+                      "limits.cell_seconds): raise the limit or find the slow step"
+                      if isinstance(e, TimeoutError) else
+                      "check the notebook file and that the python3 kernel is installed"),
             ) from e
         with steps.step("render"):
             render_html(executed, staging / BODY_HTML)
@@ -182,7 +189,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                     "audits": str(request.audits) if request.audits else None,
                     "notebook": str(notebook),
                 },
-                outputs=outputs,
+                outputs=outputs, notebook=notebook_record(notebook),
             )
             sha = write_manifest(staging, manifest)
             write_initial_signoff(staging, manifest, sha)

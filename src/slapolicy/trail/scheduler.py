@@ -51,7 +51,8 @@ def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, a
               notebook: Path, data_zone: str | None = None, as_of: datetime | None = None,
               expectations: Path | None = None, exceptions: Path | None = None,
               reason: str | None = None, cwd: Path | None = None, mapping: str | None = None,
-              locale: str | None = None) -> tuple[AuditOutputs, dict[str, Any]]:
+              locale: str | None = None,
+              cell_timeout: float | None = None) -> tuple[AuditOutputs, dict[str, Any]]:
     """Audit one period: check the policy, period, suite and data first (before a kernel
     starts), then run the notebook and publish: the one code path for ``run-due`` and,
     through ``slapolicy.cli.main``, ``audit`` and ``demo``. ``data`` may be a folder, a DuckDB
@@ -67,7 +68,8 @@ def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, a
         return _audit_prepared(doc, policy_path, label, local, described, audits=audits,
                                notebook=notebook, data_zone=data_zone, as_of=as_of,
                                expectations=expectations, exceptions=exceptions,
-                               reason=reason, cwd=cwd, mapping=mapping, locale=locale)
+                               reason=reason, cwd=cwd, mapping=mapping, locale=locale,
+                               cell_timeout=cell_timeout)
 
 
 def _prepare(policy_path: Path, period: str | None,
@@ -87,8 +89,8 @@ def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None,
                     described: dict[str, Any], *, audits: Path, notebook: Path,
                     data_zone: str | None, as_of: datetime | None, expectations: Path | None,
                     exceptions: Path | None, reason: str | None, cwd: Path | None,
-                    mapping: str | None = None,
-                    locale: str | None = None) -> tuple[AuditOutputs, dict[str, Any]]:
+                    mapping: str | None = None, locale: str | None = None,
+                    cell_timeout: float | None = None) -> tuple[AuditOutputs, dict[str, Any]]:
     from slapolicy.audit.results import load_results
     from slapolicy.audit.run import AuditRequest, audit_folder
     from slapolicy.trail.notebook import execute_audit
@@ -98,7 +100,7 @@ def _audit_prepared(doc: PolicyDocument, policy_path: Path, label: str | None,
                            as_of=as_of, expectations=expectations, exceptions=exceptions,
                            audits=audits, mapping=mapping, locale=locale)
     out = execute_audit(request, audit_folder(audits, doc.id, label), notebook, cwd=cwd,
-                        reason=reason, source=described)
+                        reason=reason, source=described, cell_timeout=cell_timeout)
     summary: dict[str, Any] = load_results(out.results)["summary"]
     return out, summary
 
@@ -185,12 +187,22 @@ class RunDueReport:
                 return code
         return EXIT_CLEAN
 
+    def exit_code_for(self, fail_on: str = "fail") -> int:
+        """As ``exit_code``, with ``--fail-on`` deciding which audit outcomes exit 1."""
+        codes = {r.code if r.status is None else outcome_exit_code(r.status, fail_on)
+                 for r in self.runs}
+        for code in (EXIT_RUN, EXIT_USER, EXIT_FINDINGS):
+            if code in codes:
+                return code
+        return EXIT_CLEAN
+
 
 def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, notebook: Path,
             until: str | None = None, now: datetime | None = None, wait: float = 0,
             data_zone: str | None = None, expectations: Path | None = None,
             cwd: Path | None = None, mapping: str | None = None,
-            on_period: Callable[[PeriodRun], None] | None = None) -> RunDueReport:
+            on_period: Callable[[PeriodRun], None] | None = None,
+            cell_timeout: float | None = None) -> RunDueReport:
     """Audit every due period (see ``due_periods``) under the run lock, oldest first.
 
     Policy, suite and lock problems raise (the CLI maps them to exit codes); a
@@ -227,7 +239,7 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
                         doc, policy_path, p.label, local, described, audits=audits,
                         notebook=notebook, data_zone=data_zone, as_of=None,
                         expectations=expectations, exceptions=None, reason=None, cwd=cwd,
-                        mapping=mapping)
+                        mapping=mapping, cell_timeout=cell_timeout)
                 except SlapolicyError as e:
                     run = PeriodRun(p.label, exit_code_for(e), error=_error_text(e))
                     report.runs.append(run)
