@@ -7,10 +7,7 @@ temporary folder on a free loopback port (as the ``postgres`` user when run as r
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,9 +29,9 @@ from slapolicy.trail.credentials import (
 )
 from slapolicy.trail.manifest import load_manifest, table_hashes
 from tests.conftest import ROOT
+from tests.servers import PG_BIN, postgres_server
 from tests.test_manifest import NOTEBOOK, cli, demo_tables, make_workspace
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CANARY = f"canary-{uuid.uuid4().hex}"
 _PG_TYPES = {"string": "text", "timestamp": "timestamptz", "date": "date", "int64": "bigint",
              "float64": "double precision", "boolean": "boolean"}
@@ -124,33 +121,8 @@ def postgres() -> Iterator[int]:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL 15 is not installed; .ci/run installs it (postgresql-15)")
         pytest.skip("PostgreSQL 15 not installed here (apt-get install postgresql-15)")
-    as_root = os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    base = Path(tempfile.mkdtemp(prefix="slapolicy-pg-test-", dir="/tmp"))
-    pwfile = base / "pw"
-    pwfile.write_text(CANARY + "\n")
-    if as_root:
-        for p in (base, pwfile):
-            shutil.chown(p, "postgres")
-    port = _free_port()
-    data = base / "data"
-    started = False
-    try:
-        subprocess.run([*prefix, str(PG_BIN / "initdb"), "-D", str(data), "-U", "slap",
-                        f"--pwfile={pwfile}", "-A", "scram-sha-256", "-E", "UTF8", "--locale=C",
-                        "--no-sync"], check=True, capture_output=True, timeout=120)
-        pwfile.unlink()
-        subprocess.run([*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l",
-                        str(base / "log"), "-w", "-t", "60", "-o",
-                        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
-                        "start"], check=True, capture_output=True, timeout=120)
-        started = True
+    with postgres_server(CANARY) as port:
         yield port
-    finally:
-        if started:
-            subprocess.run([*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                            "-w", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _load(port: int, tables: dict) -> None:
