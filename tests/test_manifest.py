@@ -134,7 +134,7 @@ def test_table_hashes_ignore_file_format_and_row_order(tmp_path: Path) -> None:
 
 
 def test_table_hash_matches_an_independent_computation(tmp_path: Path) -> None:
-    """The engine's bucketed hash, recomputed here in Python from the documented rule."""
+    """The engine's table hash, recomputed here in Python from the documented rule."""
     tables = demo_tables()
     people = tables["people"]
     got = table_hashes(DataSource.from_arg(demo.write_duckdb(tables, tmp_path / "d.duckdb")))
@@ -142,12 +142,8 @@ def test_table_hash_matches_an_independent_computation(tmp_path: Path) -> None:
     rows = [hashlib.sha256(json.dumps({n: r[n] for n in names}, separators=(",", ":"),
                                       ensure_ascii=False).encode()).hexdigest()
             for r in people.to_pylist()]
-    buckets: dict[str, list[str]] = {}
-    for h in rows:
-        buckets.setdefault(h[:2], []).append(h)
-    body = "\n".join(f"{k}:" + hashlib.sha256("\n".join(sorted(v)).encode()).hexdigest()
-                     for k, v in sorted(buckets.items()))
-    header = "slapolicy-table/2\npeople\n" + ",".join(f"{n}:string" for n in names) + "\n"
+    body = "".join(f"{h}\n" for h in sorted(rows))
+    header = "slapolicy-table/1\npeople\n" + ",".join(f"{n}:string" for n in names) + "\n"
     assert got["tables"]["people"] == {
         "rows": people.num_rows, "sha256": hashlib.sha256((header + body).encode()).hexdigest()}
 

@@ -8,11 +8,10 @@ from there instead of reading the data a second time.
 
 A row's canonical text is the JSON object of its contract columns in contract order
 (instants as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, dates as ``YYYY-MM-DD``); its hash is the
-SHA-256 of that text. Rows are put in 256 buckets by the first byte of their hash;
-a bucket's hash is the SHA-256 of its sorted row hashes, one per line, and the table
-hash is the SHA-256 of a header (algorithm, table, typed columns) followed by
-``bucket:hash`` per non-empty bucket in order. Sorting stays inside the engine, in
-buckets small enough to sort in memory, and no row reaches Python.
+SHA-256 of that text. The table hash is the SHA-256 of a header (algorithm, table, typed
+columns) followed by the sorted row hashes, one per line. The engine computes and sorts the
+row hashes (its sort spills to disk when memory is short); they stream to Python in batches
+only to be fed to one SHA-256.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from typing import Any
 
 from slapolicy.engine.contract import TABLES, ColumnSpec
 
-ALGORITHM = "slapolicy-table/2"
+ALGORITHM = "slapolicy-table/1"
 
 
 def _canonical_value(c: ColumnSpec) -> str:
@@ -44,19 +43,16 @@ def table_hashes(con: Any) -> dict[str, Any]:
     tables: dict[str, Any] = {}
     for spec in TABLES.values():
         fields = ", ".join(f"'{c.name}': {_canonical_value(c)}" for c in spec.columns)
-        ((rows, buckets),) = con.execute(
-            f"WITH r AS (SELECT sha256(CAST(to_json({{{fields}}}) AS VARCHAR)) AS h "
-            f'FROM "{spec.name}" t), '
-            "b AS (SELECT substr(h, 1, 2) AS k, "
-            "sha256(string_agg(h, chr(10) ORDER BY h)) AS bh, count(*) AS n "
-            "FROM r GROUP BY 1) "
-            "SELECT sum(n), string_agg(k || ':' || bh, chr(10) ORDER BY k) FROM b"
-        ).fetchall()
         header = (f"{ALGORITHM}\n{spec.name}\n"
                   + ",".join(f"{c.name}:{c.type}" for c in spec.columns) + "\n")
         h = hashlib.sha256(header.encode("utf-8"))
-        h.update((buckets or "").encode("ascii"))
-        tables[spec.name] = {"rows": int(rows or 0), "sha256": h.hexdigest()}
+        cur = con.execute(f"SELECT sha256(CAST(to_json({{{fields}}}) AS VARCHAR)) AS h "
+                          f'FROM "{spec.name}" t ORDER BY h')
+        rows = 0
+        while batch := cur.fetchmany(100_000):
+            h.update("".join(f"{r[0]}\n" for r in batch).encode("ascii"))
+            rows += len(batch)
+        tables[spec.name] = {"rows": rows, "sha256": h.hexdigest()}
     return {"algorithm": ALGORITHM, "digest": digest_of(tables), "tables": tables}
 
 
