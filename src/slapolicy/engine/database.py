@@ -246,11 +246,12 @@ def _rules(con: ibis.BaseBackend, t: ir.Table, spec: TableSpec, gone: list[str],
     out.append(_Rule(",".join(keys), _key(t, spec),
                      "duplicate key (every row with it is set aside)",
                      t[keys[0]].count().over(win) > 1, across=True))
-    for col, other, other_col in spec.references:
+    for col, other, _other_col in spec.references:
         if col in gone or (other not in loaded and other != spec.name):
             continue
-        parent = (t if other == spec.name else con.table(other))[other_col]
-        unknown = t[col].notnull() & ~t[col].isin(parent)
+        if f"_known_{col}" not in t.columns:
+            continue
+        unknown = t[col].notnull() & ~t[f"_known_{col}"]
         aside = set_aside.get(other)
         was_set_aside = (t[col].isin(aside.key) if aside is not None else ibis.literal(False))
         out.append(_Rule(col, t[col].cast("string"), f"its row in {other} was set aside",
@@ -283,7 +284,19 @@ def _any(conditions: list[Any]) -> Any:
 
 def _with_parents(con: ibis.BaseBackend, t: ir.Table, spec: TableSpec,
                   loaded: frozenset[str]) -> ir.Table:
-    """``t`` with its parent's instant beside each row, for the order rules."""
+    """``t`` with, beside each row, whether each reference is known (a hash join: an ``IN``
+    over millions of keys is a nested loop in PostgreSQL past its ``work_mem``) and its
+    parent's instant for the order rules."""
+    import ibis
+
+    for col, other, other_col in spec.references:
+        if other not in loaded and other != spec.name:
+            continue
+        src = t.view() if other == spec.name else con.table(other)
+        ref = f"_ref_{col}"
+        keys = src.select(**{ref: src[other_col]}).distinct()
+        t = (t.left_join(keys, t[col] == keys[ref])
+             .mutate(**{f"_known_{col}": ibis._[ref].notnull()}).drop(ref))
     for col, other, other_col, when, other_when in _ORDER_RULES.get(spec.name, ()):
         if other not in loaded:
             continue

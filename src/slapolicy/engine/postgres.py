@@ -113,4 +113,6 @@ def connect(loc: PgLocation, password: str | None = None) -> Any:
             hint=f"check the host, port, user and database; the password comes from "
                  f"{ENV_PASSWORD} or the secrets file ({ENV_SECRETS})") from None
     con.raw_sql("SET TIME ZONE 'UTC'")
+    # Room for the audit's hash joins and aggregates over millions of rows in memory.
+    con.raw_sql("SET work_mem = '128MB'")
     return con
