@@ -1,0 +1,471 @@
+"""A review meeting's what-if: move thresholds, see what the audited periods would say.
+
+``ReviewSession`` holds a policy, the audits root and a proposal (control id -> value).
+Every change judges the chosen period's kept facts again through the audit's own judge
+(``slapolicy.audit.judging.judge_clause``; nothing is measured) and places it in time
+with the audit's own ``standing.assess``, so the form shows what an audit would show.
+Only the clauses whose thresholds or tolerance a change touches are judged again.
+
+Current is the version in force for the period (``slapolicy.policy.versions``), judged
+again the same way; proposed is the latest version with the proposal's values. The
+proposed ladder stage of one period takes earlier periods as their audits recorded
+them; ``replay`` judges every audited period under the proposal in order, so its
+ladder path and rewards follow from the proposal throughout.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from slapolicy.errors import FactsError, PolicyError, SlapolicyError
+from slapolicy.review.controls import Control, controls_of
+
+if TYPE_CHECKING:
+    import ibis
+
+    from slapolicy.audit.history import History
+    from slapolicy.audit.results import ClauseResult
+    from slapolicy.engine.facts import FactsStore
+    from slapolicy.policy.document import PolicyDocument
+    from slapolicy.policy.excusals import Excusals
+    from slapolicy.policy.periods import Period
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side (current or proposed) of a period judged from its kept facts."""
+
+    status: str
+    clauses: dict[str, dict[str, Any]]  # id -> status, breaches, threshold, owner, title
+    teams: dict[str, int]
+    reps: dict[str, int]
+    shared_goals: str
+    ladder_stage: int
+    ladder_owner: str | None
+    reward_eligible: bool | None
+    reward_why: str
+    review_due: bool
+    review_reasons: list[str]
+
+    @property
+    def breaches(self) -> int:
+        return sum(int(c["breaches"]) for c in self.clauses.values())
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Current and proposed side by side for one period; ``changed`` names what differs."""
+
+    period: str
+    current: Side
+    proposed: Side
+    changed: set[str] = field(default_factory=set)
+
+    def clause_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for cid, cur in self.current.clauses.items():
+            new = self.proposed.clauses.get(cid, cur)
+            rows.append({"clause": cid, "owner": cur["owner"],
+                         "threshold": cur["threshold"], "proposed_threshold": new["threshold"],
+                         "status": cur["status"], "proposed_status": new["status"],
+                         "breaches": cur["breaches"], "proposed_breaches": new["breaches"],
+                         "changed": f"clause:{cid}" in self.changed})
+        return rows
+
+
+@dataclass(frozen=True)
+class ReplayRow:
+    period: str
+    status: str
+    proposed_status: str
+    shared_goals: str
+    proposed_shared_goals: str
+    ladder_stage: int
+    proposed_ladder_stage: int
+    pool_earned: bool | None
+    proposed_pool_earned: bool | None
+    breaches: int
+    proposed_breaches: int
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Every audited period under the proposal, oldest first (current as recorded)."""
+
+    rows: list[ReplayRow]
+
+    @property
+    def ladder_path(self) -> list[int]:
+        return [r.proposed_ladder_stage for r in self.rows]
+
+    @property
+    def recorded_ladder_path(self) -> list[int]:
+        return [r.ladder_stage for r in self.rows]
+
+    @property
+    def pool_months(self) -> list[str]:
+        return [r.period for r in self.rows if r.proposed_pool_earned]
+
+    @property
+    def recorded_pool_months(self) -> list[str]:
+        return [r.period for r in self.rows if r.pool_earned]
+
+
+@dataclass
+class _Period:
+    """What a period's audit recorded and its kept facts, read once."""
+
+    period: Period
+    folder: Path
+    store: FactsStore
+    results: dict[str, Any]
+    excusals: Excusals
+    current: PolicyDocument
+    cache: dict[str, tuple[str, ClauseResult, dict[str, int]]] = field(default_factory=dict)
+
+
+class ReviewSession:
+    """The what-if of a review meeting over the audits of one policy.
+
+    Args:
+        policy: The policy file (its saved versions beside it are found too).
+        audits: The audits root (``audits/``), holding ``<policy id>/<period>/``.
+        period: The period to look at first; default: the latest audited.
+    """
+
+    def __init__(self, policy: Path, audits: Path, period: str | None = None) -> None:
+        import ibis
+
+        from slapolicy.policy.versions import versions
+
+        self.policy_path = Path(policy)
+        self.audits = Path(audits)
+        self.versions = versions(self.policy_path)
+        self.base = self.versions[-1]  # a proposal amends the latest version
+        self._base_plain, self._base_body = _plain_of(self.base.path)
+        self.controls: dict[str, Control] = {c.id: c for c in controls_of(self._base_plain)}
+        self.proposal: dict[str, Any] = {}
+        self._con: ibis.BaseBackend = ibis.duckdb.connect()
+        self._periods: dict[str, _Period] = {}
+        self.periods = self._audited_periods()
+        if not self.periods:
+            raise FactsError(f"no audited period of {self.base.doc.id} under {self.audits}",
+                             hint="audit a period first (slapolicy audit); the form replays "
+                                  "the facts every audit keeps")
+        self.period = period or self.periods[-1]
+        self._get(self.period)
+        self._proposed_doc = self.base.doc
+
+    # --- the proposal ---------------------------------------------------------------------
+
+    def control(self, control_id: str) -> Control:
+        try:
+            return self.controls[control_id]
+        except KeyError:
+            raise PolicyError(f"no control {control_id!r}", hint="use an id from "
+                              "ReviewSession.controls") from None
+
+    def value(self, control_id: str) -> Any:
+        """The proposed value of a control (its current value when not changed)."""
+        return self.proposal.get(control_id, self.control(control_id).value)
+
+    def set(self, control_id: str, value: Any) -> Comparison:
+        """Propose ``value`` (display units) for a control; the period judged both ways.
+
+        A value the policy refuses (out of bounds, ``fail_below`` above ``mostly``)
+        raises ``PolicyError`` and leaves the proposal as it was.
+        """
+        control = self.control(control_id)
+        control.to_policy(value)  # bounds and type, before anything changes
+        proposal = dict(self.proposal)
+        if _same(value, control.value):
+            proposal.pop(control_id, None)
+        else:
+            proposal[control_id] = value
+        doc = self._document(proposal)
+        self.proposal, self._proposed_doc = proposal, doc
+        return self.compare()
+
+    def reset(self) -> Comparison:
+        self.proposal, self._proposed_doc = {}, self.base.doc
+        return self.compare()
+
+    def select(self, period: str) -> Comparison:
+        if period not in self.periods:
+            raise FactsError(f"{period} has no audit under {self.audits}",
+                             hint=f"choose one of {', '.join(self.periods)}")
+        self.period = period
+        return self.compare()
+
+    @property
+    def proposed_document(self) -> PolicyDocument:
+        return self._proposed_doc
+
+    def edits(self) -> dict[tuple[str | int, ...], Any]:
+        """The proposal as YAML paths under ``policy:`` and the values the file states."""
+        return {self.controls[cid].path: self.controls[cid].to_policy(v)
+                for cid, v in self.proposal.items()}
+
+    def changes(self) -> list[dict[str, Any]]:
+        """Each proposed change: control, YAML path, old and new value (display units)."""
+        return [{"control": cid, "path": self.controls[cid].to_dict()["path"],
+                 "unit": self.controls[cid].unit, "old": _plainv(self.controls[cid].value),
+                 "new": _plainv(v)} for cid, v in sorted(self.proposal.items())]
+
+    def _document(self, proposal: dict[str, Any]) -> PolicyDocument:
+        from slapolicy.policy.loader import validate_policy
+
+        plain = copy.deepcopy(self._base_plain)
+        for cid, value in proposal.items():
+            control = self.controls[cid]
+            set_path(plain, control.path, control.to_policy(value))
+        return validate_policy(plain, self._base_body, source=f"{self.base.path} (proposal)",
+                               base_dir=self.base.path.parent)
+
+    # --- judging --------------------------------------------------------------------------
+
+    def compare(self, period: str | None = None) -> Comparison:
+        """The period judged under the version in force and under the proposal."""
+        p = self._get(period or self.period)
+        history = self._history(p)
+        current = self._side(p, p.current, history)
+        proposed = self._side(p, self._proposed_doc, history)
+        return Comparison(p.period.label, current, proposed, _changed(current, proposed))
+
+    def replay(self) -> Replay:
+        """Every audited period judged under the proposal, in order; the proposed ladder
+        and rewards follow from the proposed outcomes of the periods before."""
+        from slapolicy.audit.history import History, PeriodRecord
+
+        rows: list[ReplayRow] = []
+        records: list[PeriodRecord] = []
+        for label in self.periods:
+            p = self._get(label)
+            recorded = self._recorded_history(p)
+            earlier = [r for r in recorded.records if r.period.label not in
+                       {x.period.label for x in records}]
+            history = History([*earlier, *records], source="replay")
+            side, outcome = self._side_outcome(p, self._proposed_doc, history)
+            records.append(PeriodRecord(p.period, outcome))
+            standing = p.results.get("standing", {})
+            pool = standing.get("rewards", {}).get("monthly_pool", {})
+            rows.append(ReplayRow(
+                period=label, status=p.results["summary"]["status"], proposed_status=side.status,
+                shared_goals=standing.get("shared_goals", {}).get("status", "?"),
+                proposed_shared_goals=side.shared_goals,
+                ladder_stage=int(standing.get("ladder", {}).get("stage", 0)),
+                proposed_ladder_stage=side.ladder_stage,
+                pool_earned=pool.get("eligible"), proposed_pool_earned=side.reward_eligible,
+                breaches=int(p.results["summary"]["breaches"]),
+                proposed_breaches=side.breaches))
+        return Replay(rows)
+
+    def _side(self, p: _Period, doc: PolicyDocument, history: History) -> Side:
+        return self._side_outcome(p, doc, history)[0]
+
+    def _side_outcome(self, p: _Period, doc: PolicyDocument,
+                      history: History) -> tuple[Side, dict[str, Any]]:
+        from slapolicy.audit.review import review_from_rates
+        from slapolicy.audit.standing import assess
+        from slapolicy.engine.judge import worst
+
+        results, teams, reps = [], {}, {}
+        for clause in doc.policy.clauses:
+            if not clause.enabled:
+                continue
+            result, by_rep = self._judge(p, doc, clause.id)
+            results.append(result)
+            teams[clause.owner] = teams.get(clause.owner, 0) + result.breaches
+            for rep, n in by_rep.items():
+                reps[rep] = reps.get(rep, 0) + n
+        rates = p.results.get("standing", {}).get("review", {}).get("rates")
+        review = (review_from_rates(doc.policy, p.period.end - timedelta(days=1), rates)
+                  if rates else {"due": False, "reasons": ["no funnel rates recorded"]})
+        standing = assess(doc.policy, p.period, results, history, review).body
+        pool = standing["rewards"]["monthly_pool"]
+        side = Side(
+            status=worst([r.status for r in results]) if results else "not_measured",
+            clauses={r.clause_id: {"status": r.status, "breaches": r.breaches,
+                                   "threshold": r.threshold, "owner": r.owner,
+                                   "title": r.title, "compliance": r.compliance}
+                     for r in results},
+            teams=dict(sorted(teams.items())), reps=dict(sorted(reps.items())),
+            shared_goals=standing["shared_goals"]["status"],
+            ladder_stage=int(standing["ladder"]["stage"]),
+            ladder_owner=standing["ladder"]["owner"],
+            reward_eligible=pool.get("eligible"), reward_why=str(pool.get("why", "")),
+            review_due=bool(review["due"]), review_reasons=list(review["reasons"]))
+        return side, standing["outcome"]
+
+    def _judge(self, p: _Period, doc: PolicyDocument,
+               clause_id: str) -> tuple[ClauseResult, dict[str, int]]:
+        """One clause judged from the kept facts, reused while its terms are unchanged."""
+        from slapolicy.audit.judging import judge_clause
+
+        clause = doc.policy.clause(clause_id)
+        key = _terms_key(doc, clause_id, p.period)
+        hit = p.cache.get(clause_id)
+        if hit is not None and hit[0] == key:
+            return hit[1], hit[2]
+        result, sources = judge_clause(self._con, p.store, doc, clause, p.period, p.excusals,
+                                       verify=False)
+        by_rep = _breaches_by_rep(sources)
+        p.cache[clause_id] = (key, result, by_rep)
+        return result, by_rep
+
+    # --- periods --------------------------------------------------------------------------
+
+    def _audited_periods(self) -> list[str]:
+        from slapolicy.policy.periods import Period
+        from slapolicy.trail.manifest import find_audit
+
+        unit = self.base.doc.policy.periods.unit
+        root = self.audits / self.base.doc.id
+        labels: set[str] = set()
+        if root.is_dir():
+            for folder in root.iterdir():
+                if folder.is_dir() and not folder.name.startswith("."):
+                    labels.add(folder.name.split(".")[0])
+        out = []
+        for label in labels:
+            try:
+                period = Period.parse(label, unit)
+            except (SlapolicyError, ValueError):
+                continue
+            found = find_audit(self.audits, self.base.doc.id, period.label)
+            if found is not None and (found / "facts" / "index.json").is_file():
+                out.append(period)
+        return [p.label for p in sorted(out, key=lambda p: p.start)]
+
+    def _get(self, label: str) -> _Period:
+        from slapolicy.engine.facts import FACTS_DIR, FactsStore
+        from slapolicy.policy.excusals import Excusals
+        from slapolicy.policy.periods import Period
+        from slapolicy.policy.versions import in_force
+        from slapolicy.trail.manifest import find_audit
+
+        if label in self._periods:
+            return self._periods[label]
+        if label not in self.periods:
+            raise FactsError(f"{label} has no audit with kept facts under {self.audits}",
+                             hint=f"choose one of {', '.join(self.periods)}")
+        doc = in_force(self.policy_path, label).doc
+        period = Period.parse(label, doc.policy.periods.unit)
+        folder = find_audit(self.audits, doc.id, label)
+        assert folder is not None
+        store = FactsStore.open(folder / FACTS_DIR)
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        recorded = results.get("policy", {}).get("content_hash")
+        if recorded is not None and recorded != doc.content_hash:
+            raise PolicyError(
+                f"{folder} was audited under policy content {str(recorded)[:12]} but the "
+                f"version in force for {label} is now {doc.content_hash[:12]} ({doc.source})",
+                hint="a version that audits recorded is never edited; save changes as a "
+                     "new version (the review form's Save proposal)")
+        period_file = (doc.source and Path(doc.source).resolve().parent / "exceptions"
+                       / doc.id / f"{label}.yaml")
+        excusals = Excusals.for_period(doc.policy, label, Path(period_file))
+        p = _Period(period, folder, store, results, excusals, doc)
+        self._periods[label] = p
+        return p
+
+    def _recorded_history(self, p: _Period) -> History:
+        from slapolicy.audit.history import load_history
+
+        return load_history(self.audits, p.current.policy, p.period)
+
+    def _history(self, p: _Period) -> History:
+        return self._recorded_history(p)
+
+
+def set_path(plain: Any, path: tuple[str | int, ...], value: Any) -> None:
+    """Set the value at ``path`` in plain policy data, creating missing mappings."""
+    node = plain
+    for part in path[:-1]:
+        if isinstance(node, dict) and node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+    node[path[-1]] = value
+
+
+def _plain_of(path: Path) -> tuple[dict[str, Any], Any]:
+    from ruamel.yaml import YAML
+
+    from slapolicy.policy.loader import _plain
+
+    body = YAML(typ="rt").load(path.read_text(encoding="utf-8"))["policy"]
+    return _plain(body), body
+
+
+def _terms_key(doc: PolicyDocument, clause_id: str, period: Period) -> str:
+    """What judging a clause depends on besides its facts: tolerance and thresholds."""
+    from slapolicy.clauses import registry
+
+    clause = doc.policy.clause(clause_id)
+    kind = registry.get(clause.kind)
+    params = doc.params_for(clause_id)
+    parts: list[Any] = [clause.tolerance.model_dump(mode="json"), clause.severity, clause.owner]
+    for spec in kind.checks(clause, params):
+        try:
+            t = kind.threshold(doc.policy, clause, params, spec, period)
+            parts.append([spec.name, t.value, t.by, list(t.overrides)])
+        except Exception as e:  # judged as this check's error; the key keeps the reason
+            parts.append([spec.name, f"{type(e).__name__}: {e}"])
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _breaches_by_rep(sources: list[Any]) -> dict[str, int]:
+    """Open breaches per rep of one clause's judged checks, counted in the engine."""
+    import ibis
+
+    parts = [s.table.filter(s.table.state == "breach").select(
+        rep_id=s.table.rep_id.cast("string").coalesce(ibis.literal("(no rep)")))
+        for s in sources]
+    if not parts:
+        return {}
+    union = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+    counts = union.group_by("rep_id").agg(n=union.count()).to_pyarrow().to_pylist()
+    return {str(r["rep_id"]): int(r["n"]) for r in counts}
+
+
+def _changed(current: Side, proposed: Side) -> set[str]:
+    out = set()
+    for cid, cur in current.clauses.items():
+        new = proposed.clauses.get(cid)
+        if new is None or any(_differs(cur[k], new[k]) for k in ("status", "breaches",
+                                                                  "threshold")):
+            out.add(f"clause:{cid}")
+    for team in set(current.teams) | set(proposed.teams):
+        if current.teams.get(team, 0) != proposed.teams.get(team, 0):
+            out.add(f"team:{team}")
+    for rep in set(current.reps) | set(proposed.reps):
+        if current.reps.get(rep, 0) != proposed.reps.get(rep, 0):
+            out.add(f"rep:{rep}")
+    for name in ("status", "shared_goals", "ladder_stage", "reward_eligible", "review_due",
+                 "review_reasons", "breaches"):
+        if getattr(current, name) != getattr(proposed, name):
+            out.add(name)
+    return out
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return False
+    return bool(a != b)
+
+
+def _same(value: Any, current: Any) -> bool:
+    try:
+        return float(value) == float(current)
+    except (TypeError, ValueError):
+        return str(value) == str(current)
+
+
+def _plainv(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
