@@ -11,6 +11,7 @@ earlier version's content hash stays what its audits recorded.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -74,7 +75,7 @@ def versions(path: Path) -> list[PolicyVersion]:
             f"the versions of {base_name(path)} name different policy ids ({', '.join(sorted(ids))})",
             path=str(path.parent), hint="a saved version keeps the id of the policy it amends")
     found.sort(key=lambda v: v.starts)
-    for a, b in zip(found, found[1:], strict=False):
+    for a, b in itertools.pairwise(found):
         if a.starts == b.starts:
             raise PolicyError(
                 f"{a.path.name} and {b.path.name} both apply from {a.starts}",
