@@ -87,7 +87,7 @@ def versions(path: Path) -> list[PolicyVersion]:
     for v in found:
         unit = v.doc.policy.periods.unit
         if v.doc.policy.version_from is not None and Period.containing(
-                v.starts, unit).start != v.starts:  # type: ignore[arg-type]
+                v.starts, unit).start != v.starts:
             raise PolicyError(
                 f"version_from {v.starts} is not the first day of a {unit}",
                 path=str(v.path), yaml_path="policy.version_from",

@@ -139,26 +139,26 @@ def controls_of(plain: dict[str, Any]) -> list[Control]:
     triggers = ((plain.get("review") or {}).get("triggers") or {})
     for name in ("lead_to_mql_rate_below", "mql_to_sql_rate_below"):
         if triggers.get(name) is not None:
-            users = tuple(str(c["id"]) for c in clauses if c["kind"] == "mql_quality"
-                          and (c.get("params") or {}).get("acceptance_rate") is None
-                          and name == "mql_to_sql_rate_below")
+            judged = tuple(str(c["id"]) for c in clauses if c["kind"] == "mql_quality"
+                           and (c.get("params") or {}).get("acceptance_rate") is None
+                           and name == "mql_to_sql_rate_below")
             out.append(_control(f"review.triggers.{name}", f"review when {name}", "shared",
                                 ("review", "triggers", name), "share", triggers[name],
-                                currency, users))
+                                currency, judged))
     for rid, ramp in sorted((plain.get("ramps") or {}).items()):
         users = ramp_users.get(str(rid), [])
         owners = {str(c["owner"]) for c in users}
         group = owners.pop() if len(owners) == 1 else "shared"
         unit = str(ramp.get("unit", ""))
         points = ramp.get("points") or []
-        kind: ControlKind = ("money" if currency in unit else
-                             "share" if "share" in unit else "number")
+        point_kind: ControlKind = ("money" if currency in unit else
+                                   "share" if "share" in unit else "number")
         for j, point in enumerate(points):
             who = tuple(str(c["id"]) for c in users)
             out.append(_control(f"ramps.{rid}.points[{j}].value", f"ramp {rid}: value from "
                                 f"{point['on']}", group, ("ramps", rid, "points", j, "value"),
-                                kind, point["value"], currency, who,
-                                unit=None if kind != "number" else unit))
+                                point_kind, point["value"], currency, who,
+                                unit=None if point_kind != "number" else unit))
             before = points[j - 1]["on"] + timedelta(days=1) if j else date(
                 point["on"].year - 1, 1, 1)
             after = points[j + 1]["on"] - timedelta(days=1) if j + 1 < len(points) else date(

@@ -26,7 +26,6 @@ from slapolicy.errors import PolicyError
 
 if TYPE_CHECKING:
     from slapolicy.policy.document import PolicyDocument
-    from slapolicy.review.session import ReviewSession
 
 YamlPath = tuple[str | int, ...]
 
@@ -40,10 +39,12 @@ class SavedProposal:
     tests_passed: int
 
 
-def save_proposal(session: ReviewSession, *, proposed_by: str, reason: str,
-                  effective_from: date | str, version: str | None = None,
+def save_proposal(policy: Path, values: dict[str, Any], *, audits: Path, proposed_by: str,
+                  reason: str, effective_from: date | str, version: str | None = None,
                   expectations: Path | None = None) -> SavedProposal:
-    """Write the session's proposal as a new policy version and record it in the ledger.
+    """Write ``values`` (control id -> value in display units, see
+    ``slapolicy.review.controls``) as a new version of the policy at ``policy`` and
+    record it in ``<audits>/ledger.jsonl``.
 
     Raises ``PolicyError`` (nothing written) when there is nothing to save, the date
     does not start a period after the latest version's, the version exists, the new
@@ -53,15 +54,24 @@ def save_proposal(session: ReviewSession, *, proposed_by: str, reason: str,
     from slapolicy.engine.suites import compile_suite, write_suite
     from slapolicy.policy.loader import load_policy
     from slapolicy.policy.periods import Period
-    from slapolicy.policy.versions import version_path
+    from slapolicy.policy.versions import version_path, versions
+    from slapolicy.review.controls import controls_of
+    from slapolicy.review.session import plain_of
     from slapolicy.trail.ledger import ledger_path, record_proposal
 
-    if not session.proposal:
+    if not values:
         raise PolicyError("the proposal changes nothing", hint="move a control first")
     if not proposed_by.strip() or not reason.strip():
         raise PolicyError("a proposal needs who proposes it and why",
                           hint="fill in 'proposed by' and 'reason'")
-    base = session.base
+    found = versions(Path(policy))
+    base = found[-1]  # a proposal amends the latest version
+    base_plain, _ = plain_of(base.path)
+    controls = {c.id: c for c in controls_of(base_plain)}
+    unknown = sorted(set(values) - set(controls))
+    if unknown:
+        raise PolicyError(f"no control {', '.join(unknown)} in {base.path.name}",
+                          hint="use the ids ReviewSession.controls lists")
     start = effective_from if isinstance(effective_from, date) else _date(effective_from)
     unit = base.doc.policy.periods.unit
     if Period.containing(start, unit).start != start:
@@ -77,16 +87,22 @@ def save_proposal(session: ReviewSession, *, proposed_by: str, reason: str,
                           hint="choose a date while the SLA is in force")
     new_version = version or bump(base.doc.version)
     target = version_path(base.path, new_version)
-    if target.exists() or new_version in {v.doc.version for v in session.versions}:
+    if target.exists() or new_version in {v.doc.version for v in found}:
         raise PolicyError(f"version {new_version} exists already ({target.name})",
                           hint="give another version")
 
-    text = base.path.read_text(encoding="utf-8")
-    edits = dict(session.edits())
+    edits: dict[YamlPath, Any] = {controls[cid].path: controls[cid].to_policy(v)
+                                  for cid, v in values.items()}
+    changes = [{"control": cid, "path": controls[cid].to_dict()["path"],
+                "unit": controls[cid].unit, "old": _plainv(controls[cid].value),
+                "new": _plainv(v), "old_in_file": _plainv(_at(base_plain, controls[cid].path)),
+                "new_in_file": _plainv(edits[controls[cid].path])}
+               for cid, v in sorted(values.items())]
     edits[("version",)] = new_version
     edits[("version_from",)] = start
+    text = base.path.read_text(encoding="utf-8")
     new_text = apply_edits(text, edits)
-    doc = _check(new_text, target, session, edits)
+    doc = _check(new_text, target, base_plain, edits)
     compile_suite(doc)  # a clause that cannot compile refuses the version here
     passed = _policy_tests(doc)
 
@@ -94,10 +110,27 @@ def save_proposal(session: ReviewSession, *, proposed_by: str, reason: str,
     doc = load_policy(target)  # as written: its file hash goes to the ledger
     suite = write_suite(expectations or default_expectations_dir(base.path), doc)
     entry = record_proposal(
-        ledger_path(session.audits), doc, based_on=base.doc, proposed_by=proposed_by.strip(),
-        reason=reason.strip(), effective_from=start.isoformat(), changes=session.changes(),
+        ledger_path(Path(audits)), doc, based_on=base.doc, proposed_by=proposed_by.strip(),
+        reason=reason.strip(), effective_from=start.isoformat(), changes=changes,
         file=target.name)
     return SavedProposal(target, doc, suite, entry, passed)
+
+
+def _at(plain: Any, path: YamlPath) -> Any:
+    node = plain
+    for part in path:
+        if isinstance(node, dict) and part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _plainv(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return str(value)
 
 
 def bump(version: str) -> str:
@@ -203,7 +236,7 @@ def _format(value: Any, old: str) -> str:
     return f"{quote}{text}{quote}"
 
 
-def _check(text: str, target: Path, session: ReviewSession,
+def _check(text: str, target: Path, base_plain: dict[str, Any],
            edits: dict[YamlPath, Any]) -> PolicyDocument:
     """Parse the new text; refuse it unless it states exactly the intended values."""
     from ruamel.yaml import YAML
@@ -212,7 +245,7 @@ def _check(text: str, target: Path, session: ReviewSession,
     from slapolicy.review.session import set_path
 
     doc = parse_policy(text, source=str(target), base_dir=target.parent)
-    expected = copy.deepcopy(session._base_plain)
+    expected = copy.deepcopy(base_plain)
     for path, value in edits.items():
         set_path(expected, path, value)
     got = _plain(YAML(typ="rt").load(text)["policy"])

@@ -148,7 +148,7 @@ class ReviewSession:
         self.audits = Path(audits)
         self.versions = versions(self.policy_path)
         self.base = self.versions[-1]  # a proposal amends the latest version
-        self._base_plain, self._base_body = _plain_of(self.base.path)
+        self._base_plain, self._base_body = plain_of(self.base.path)
         self.controls: dict[str, Control] = {c.id: c for c in controls_of(self._base_plain)}
         self.proposal: dict[str, Any] = {}
         self._con: ibis.BaseBackend = ibis.duckdb.connect()
@@ -211,6 +211,15 @@ class ReviewSession:
         """The proposal as YAML paths under ``policy:`` and the values the file states."""
         return {self.controls[cid].path: self.controls[cid].to_policy(v)
                 for cid, v in self.proposal.items()}
+
+    def save(self, *, proposed_by: str, reason: str, effective_from: Any,
+             version: str | None = None) -> Any:
+        """Save the proposal as a new policy version (``slapolicy.review.proposal``)."""
+        from slapolicy.review.proposal import save_proposal
+
+        return save_proposal(self.policy_path, dict(self.proposal), audits=self.audits,
+                             proposed_by=proposed_by, reason=reason,
+                             effective_from=effective_from, version=version)
 
     def changes(self) -> list[dict[str, Any]]:
         """Each proposed change: control, YAML path, old and new value (display units)."""
@@ -275,7 +284,9 @@ class ReviewSession:
         from slapolicy.audit.standing import assess
         from slapolicy.engine.judge import worst
 
-        results, teams, reps = [], {}, {}
+        results: list[ClauseResult] = []
+        teams: dict[str, int] = {}
+        reps: dict[str, int] = {}
         for clause in doc.policy.clauses:
             if not clause.enabled:
                 continue
@@ -285,8 +296,9 @@ class ReviewSession:
             for rep, n in by_rep.items():
                 reps[rep] = reps.get(rep, 0) + n
         rates = p.results.get("standing", {}).get("review", {}).get("rates")
-        review = (review_from_rates(doc.policy, p.period.end - timedelta(days=1), rates)
-                  if rates else {"due": False, "reasons": ["no funnel rates recorded"]})
+        review: dict[str, Any] = (
+            review_from_rates(doc.policy, p.period.end - timedelta(days=1), rates)
+            if rates else {"due": False, "reasons": ["no funnel rates recorded"]})
         standing = assess(doc.policy, p.period, results, history, review).body
         pool = standing["rewards"]["monthly_pool"]
         side = Side(
@@ -300,7 +312,7 @@ class ReviewSession:
             ladder_stage=int(standing["ladder"]["stage"]),
             ladder_owner=standing["ladder"]["owner"],
             reward_eligible=pool.get("eligible"), reward_why=str(pool.get("why", "")),
-            review_due=bool(review["due"]), review_reasons=list(review["reasons"]))
+            review_due=bool(review["due"]), review_reasons=[str(r) for r in review["reasons"]])
         return side, standing["outcome"]
 
     def _judge(self, p: _Period, doc: PolicyDocument,
@@ -394,7 +406,7 @@ def set_path(plain: Any, path: tuple[str | int, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
-def _plain_of(path: Path) -> tuple[dict[str, Any], Any]:
+def plain_of(path: Path) -> tuple[dict[str, Any], Any]:
     from ruamel.yaml import YAML
 
     from slapolicy.policy.loader import _plain
