@@ -94,8 +94,10 @@ def make_workspace(base: Path) -> Workspace:
     write_suite(base / "expectations", load_policy(policy))
     data = write_data(base / "data")
     audits = base / "audits"
+    shutil.copytree(ROOT / "notebooks", base / "notebooks")
+    # As the CLI runs it: the kernel starts in notebooks/, paths are the workspace's.
     execute_audit(AuditRequest(policy, "2020-03", data, as_of=AS_OF, audits=audits),
-                  audits / "company-a" / "2020-03", ROOT / "notebooks" / "audit.ipynb", cwd=ROOT)
+                  audits / "company-a" / "2020-03", base / "notebooks" / "audit.ipynb")
     return Workspace(base, policy, audits, data)
 
 
@@ -154,6 +156,14 @@ def test_values_convert_to_what_the_policy_file_states() -> None:
         controls["rep-load.params.max"].to_policy(400.5)
     with pytest.raises(PolicyError, match=r"101 % is outside 0 to 100"):
         controls[MOSTLY].to_policy(101)
+
+
+def test_the_executed_notebook_names_no_folder_of_this_machine(built: Workspace) -> None:
+    text = (built.audits / "company-a" / "2020-03" / "audit.ipynb").read_text()
+    assert str(built.root) not in text and str(ROOT) not in text
+    params = json.loads(text)["metadata"]["papermill"]["parameters"]
+    assert params["policy"] == "policies/company-a.yaml" and params["data"] == "data"
+    assert params["audits"] == "audits"
 
 
 # --- the what-if --------------------------------------------------------------------------
