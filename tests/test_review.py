@@ -27,7 +27,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.csv as pacsv
 import pytest
 
 from slapolicy.engine.contract import TABLES
@@ -59,16 +58,16 @@ def speed_only_policy() -> str:
     return text.replace("effective_from: 2020-01-01", "effective_from: 2020-03-01")
 
 
-def write_data(folder: Path) -> Path:
-    folder.mkdir(parents=True)
+def write_data(path: Path) -> Path:
+    """The speed-to-lead tables as a DuckDB file (where the notebooks' defaults look)."""
+    from slapolicy.demo.generate import write_duckdb
+
     leads = [{**LEAD_DEFAULTS, "lead_id": lid, "created_at": z(t), "mql_at": z(t),
               "notified_at": z(t), **extra} for lid, t, extra in LEADS]
     acts = [{"activity_id": f"A{i:02d}", "lead_id": lid, "rep_id": rep, "kind": "call",
              "occurred_at": z(t), "outcome": "connected"} for i, (lid, rep, t) in enumerate(TOUCHES)]
     rows = {"people": PEOPLE, "leads": leads, "activities": acts}
-    for name in TABLES:
-        pacsv.write_csv(table(name, rows.get(name, [])), folder / f"{name}.csv")
-    return folder
+    return write_duckdb({name: table(name, rows.get(name, [])) for name in TABLES}, path)
 
 
 @dataclass
@@ -92,7 +91,7 @@ def make_workspace(base: Path) -> Workspace:
     shutil.copy(POLICY.parent / "tests" / "company-a" / "speed-to-lead.yaml",
                 policies / "tests" / "company-a")
     write_suite(base / "expectations", load_policy(policy))
-    data = write_data(base / "data")
+    data = write_data(base / "data" / "demo.duckdb")
     audits = base / "audits"
     shutil.copytree(ROOT / "notebooks", base / "notebooks")
     # As the CLI runs it: the kernel starts in notebooks/, paths are the workspace's.
@@ -162,7 +161,7 @@ def test_the_executed_notebook_names_no_folder_of_this_machine(built: Workspace)
     text = (built.audits / "company-a" / "2020-03" / "audit.ipynb").read_text()
     assert str(built.root) not in text and str(ROOT) not in text
     params = json.loads(text)["metadata"]["papermill"]["parameters"]
-    assert params["policy"] == "policies/company-a.yaml" and params["data"] == "data"
+    assert params["policy"] == "policies/company-a.yaml" and params["data"] == "data/demo.duckdb"
     assert params["audits"] == "audits"
 
 
