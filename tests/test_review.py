@@ -110,7 +110,8 @@ def ws(built: Workspace, tmp_path: Path) -> Workspace:
     """A private copy, so a saved proposal does not leak into other tests."""
     root = tmp_path / "ws"
     shutil.copytree(built.root, root)
-    return Workspace(root, root / "policies" / "company-a.yaml", root / "audits", root / "data")
+    return Workspace(root, root / "policies" / "company-a.yaml", root / "audits",
+                     root / "data" / "demo.duckdb")
 
 
 # --- controls -----------------------------------------------------------------------------
@@ -363,3 +364,34 @@ def test_edits_keep_comments_and_add_missing_keys_in_the_mapping_style() -> None
                    "  list:\n    - id: k\n      owner: me\n      tolerance: {mostly: 0.5}\n"
                    "      n: 2\n")
     assert bump("2020.1") == "2020.2" and bump("v9") == "v10"
+
+
+# --- the analyst's notebook helpers -------------------------------------------------------
+
+
+def test_author_helpers_show_facts_judge_drafts_and_run_the_tests(ws: Workspace) -> None:
+    from slapolicy.review import author
+
+    audit = ws.audits / "company-a" / "2020-03"
+    doc = ReviewSession(ws.policy, ws.audits).base.doc
+    facts = author.clause_facts(audit, doc, "speed-to-lead")
+    states = facts.frame.set_index("subject_id")["state"].to_dict()
+    assert states == {"L12": "breach", "L08": "breach", "L13": "breach", "L02": "breach",
+                      "L03": "compliant", "L01": "compliant", "L09": "pending",
+                      "L07": "compliant", "L11": "compliant"}
+    assert list(facts.frame["subject_id"][:2]) == ["L12", "L08"]  # worst first
+    assert "threshold 1 business hours" in author.facts_chart(facts)
+
+    changed = author.draft_policy(ws.policy, replace={"        within: 1h\n": "        within: 2h\n"})
+    result = author.judge_draft(changed, "speed-to-lead", "2020-03", audit=audit)
+    assert (result.breaches, result.subjects, result.threshold) == (2, 8, 2.0)
+    new = author.draft_policy(ws.policy, add_clauses=(
+        "    - id: speed-2h\n      kind: speed_to_lead\n      title: two hours\n"
+        "      owner: sales\n      params: {within: 2h}\n"))
+    measured = author.judge_draft(new, "speed-2h", "2020-03", audit=audit, data=ws.data)
+    assert (measured.breaches, measured.subjects) == (2, 8)
+    looser = author.draft_policy(ws.policy, replace={"        within: 1h\n": "        within: 24h\n"})
+    (case,) = author.run_policy_tests(looser)
+    assert not case.passed and case.path.name == "speed-to-lead.yaml"
+    with pytest.raises(PolicyError, match="occurs 0 times"):
+        author.draft_policy(ws.policy, replace={"no such text": "x"})

@@ -131,9 +131,10 @@ class ReviewForm:
         self.replay_out = w.HTML()
         self.period = w.Dropdown(options=s.periods, value=s.period, description="Period")
         self.period.observe(self._on_period, names="value")
-        reset = w.Button(description="Reset proposal", icon="undo")
+        auto = w.Layout(width="auto")
+        reset = w.Button(description="Reset proposal", icon="undo", layout=auto)
         reset.on_click(lambda _: self._reset())
-        replay = w.Button(description="Replay every period", icon="history")
+        replay = w.Button(description="Replay every period", icon="history", layout=auto)
         replay.add_class("whatif-replay")
         replay.on_click(lambda _: self._replay())
         groups = []
@@ -148,7 +149,8 @@ class ReviewForm:
         self.by = w.Text(description="Proposed by", placeholder="person id")
         self.why = w.Textarea(description="Reason", placeholder="why the change")
         self.when = w.Text(description="From", placeholder="first day, e.g. 2020-07-01")
-        save = w.Button(description="Save proposal", icon="save", button_style="primary")
+        save = w.Button(description="Save proposal", icon="save", button_style="primary",
+                        layout=w.Layout(width="auto"))
         save.add_class("whatif-save")
         save.on_click(lambda _: self._save())
         self.view = w.VBox([
