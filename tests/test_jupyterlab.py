@@ -43,7 +43,9 @@ def jupyterlab(root_dir: Path, runtime: Path) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
          f"--port={port}", "--allow-root", "--IdentityProvider.token=",
-         "--ServerApp.password=", f"--ServerApp.root_dir={root_dir}"],
+         "--ServerApp.password=", f"--ServerApp.root_dir={root_dir}",
+         # Loopback, no token: tests also start kernels through the REST API.
+         "--ServerApp.disable_check_xsrf=True"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=root_dir,
         start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -64,20 +66,30 @@ def jupyterlab(root_dir: Path, runtime: Path) -> Iterator[str]:
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process started with ``start_new_session`` and everything in its group."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    # Kernels the server started are in the same group: make sure none is left.
+    """Stop the server, its process group and every process it started.
+
+    Kernels run in sessions of their own, so they are found as the server's
+    descendants first; whatever is left after SIGTERM and 20 s gets SIGKILL.
+    """
+    import psutil
+
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
     with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    _, alive = psutil.wait_procs(family, timeout=10)
+    for child in alive:
+        with suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(alive, timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -118,16 +130,27 @@ def test_lab_opens_the_notebook_in_chromium(lab: str, tmp_path: Path) -> None:
     assert "Parameters" in text and "audit_period(request)" in text
 
 
-def test_leaving_the_lab_stops_its_server_even_after_a_failure(tmp_path: Path) -> None:
+def test_leaving_the_lab_stops_its_server_and_kernels_even_after_a_failure(
+        tmp_path: Path) -> None:
+    import psutil
+
     runtime = tmp_path / "runtime"
-    servers: list[int] = []
+    family: list[int] = []
     with pytest.raises(RuntimeError, match="a failing test"), \
             jupyterlab(tmp_path, runtime) as base:
-        servers += [int(p.stem.split("-")[1]) for p in runtime.glob("jpserver-*.json")]
+        request = urllib.request.Request(f"{base}/api/kernels", data=b"{}", method="POST")
+        urllib.request.urlopen(request, timeout=30).close()
+        (server,) = [int(p.stem.split("-")[1]) for p in runtime.glob("jpserver-*.json")]
+        deadline = time.monotonic() + 60
+        while not psutil.Process(server).children(recursive=True):
+            assert time.monotonic() < deadline, "the kernel did not start"
+            time.sleep(0.2)
+        family = [server, *(c.pid for c in psutil.Process(server).children(recursive=True))]
         port = int(base.rsplit(":", 1)[1])
         raise RuntimeError("a failing test")
-    assert len(servers) == 1
-    with pytest.raises(ProcessLookupError):
-        os.kill(servers[0], 0)
+    assert len(family) >= 2  # the server and its kernel
+    for pid in family:
+        with suppress(psutil.NoSuchProcess):
+            assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, f"{pid} still runs"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)

@@ -56,7 +56,7 @@ def chromium() -> Iterator[Any]:
 def run_all(browser: Any, url: str) -> Any:
     """Open a notebook in JupyterLab and choose Run > Run All Cells, as an analyst does."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(url)
+    page.goto(url + "?reset")  # no tab of an earlier page is restored
     page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=90_000)
     # The kernel must be up before Run All, or the cells queue behind its start.
     page.wait_for_function("document.querySelector('.jp-StatusBar-Widget') && "
@@ -126,7 +126,7 @@ def test_audit_notebook_runs_with_run_all_from_the_notebooks_folder(
     panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
     page.wait_for_function(
         f"document.querySelector('{panel}').innerText.includes('About this audit')",
-        timeout=180_000)
+        timeout=300_000)
     text = page.locator(panel).inner_text()
     # The four hand-computed breaches of March, in the rendered page's breach table.
     assert text.count("speed-to-lead · first-touch") >= 4
