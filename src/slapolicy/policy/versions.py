@@ -101,9 +101,12 @@ def in_force(path: Path, period: str) -> PolicyVersion:
     A period before every version's start gets the first version (its audit says the
     policy was not yet in force if it checks that).
     """
-    found = versions(path)
-    first = found[0].doc.policy
-    start = Period.parse(period, first.periods.unit).start
+    return pick(versions(path), period)
+
+
+def pick(found: list[PolicyVersion], period: str) -> PolicyVersion:
+    """Of ``versions()``, the one in force for ``period``."""
+    start = Period.parse(period, found[0].doc.policy.periods.unit).start
     chosen = found[0]
     for v in found:
         if v.starts <= start:

@@ -127,7 +127,15 @@ class _Period:
     results: dict[str, Any]
     excusals: Excusals
     current: PolicyDocument
-    cache: dict[str, tuple[str, ClauseResult, dict[str, int]]] = field(default_factory=dict)
+    cache: dict[str, tuple[str, ClauseResult, dict[str, int] | None]] = field(
+        default_factory=dict)
+
+    @property
+    def recorded(self) -> dict[str, ClauseResult]:
+        """The clause results as the audit recorded them in ``results.json``."""
+        from slapolicy.audit.results import ClauseResult
+
+        return {c["clause_id"]: ClauseResult(**c) for c in self.results.get("clauses", [])}
 
 
 class ReviewSession:
@@ -260,7 +268,7 @@ class ReviewSession:
             earlier = [r for r in recorded.records if r.period.label not in
                        {x.period.label for x in records}]
             history = History([*earlier, *records], source="replay")
-            side, outcome = self._side_outcome(p, self._proposed_doc, history)
+            side, outcome = self._side_outcome(p, self._proposed_doc, history, recorded=True)
             records.append(PeriodRecord(p.period, outcome))
             standing = p.results.get("standing", {})
             pool = standing.get("rewards", {}).get("monthly_pool", {})
@@ -278,19 +286,29 @@ class ReviewSession:
     def _side(self, p: _Period, doc: PolicyDocument, history: History) -> Side:
         return self._side_outcome(p, doc, history)[0]
 
-    def _side_outcome(self, p: _Period, doc: PolicyDocument,
-                      history: History) -> tuple[Side, dict[str, Any]]:
+    def _side_outcome(self, p: _Period, doc: PolicyDocument, history: History, *,
+                      recorded: bool = False) -> tuple[Side, dict[str, Any]]:
+        """One side of a period. ``recorded``: a clause whose thresholds and tolerance
+        are those of the version in force takes its result as the audit recorded it
+        (replay needs no per-rep counts), so only what the proposal changes is judged."""
         from slapolicy.audit.review import review_from_rates
         from slapolicy.audit.standing import assess
         from slapolicy.engine.judge import worst
 
         results: list[ClauseResult] = []
+        kept_results = p.recorded if recorded else {}
         teams: dict[str, int] = {}
         reps: dict[str, int] = {}
         for clause in doc.policy.clauses:
             if not clause.enabled:
                 continue
-            result, by_rep = self._judge(p, doc, clause.id)
+            kept = kept_results.get(clause.id)
+            by_rep: dict[str, int] = {}
+            if kept is not None and _terms_key(doc, clause.id, p.period) == _terms_key(
+                    p.current, clause.id, p.period):
+                result = kept
+            else:
+                result, by_rep = self._judge(p, doc, clause.id, per_rep=not recorded)
             results.append(result)
             teams[clause.owner] = teams.get(clause.owner, 0) + result.breaches
             for rep, n in by_rep.items():
@@ -315,21 +333,23 @@ class ReviewSession:
             review_due=bool(review["due"]), review_reasons=[str(r) for r in review["reasons"]])
         return side, standing["outcome"]
 
-    def _judge(self, p: _Period, doc: PolicyDocument,
-               clause_id: str) -> tuple[ClauseResult, dict[str, int]]:
-        """One clause judged from the kept facts, reused while its terms are unchanged."""
+    def _judge(self, p: _Period, doc: PolicyDocument, clause_id: str, *,
+               per_rep: bool = True) -> tuple[ClauseResult, dict[str, int]]:
+        """One clause judged from the kept facts, reused while its terms are unchanged;
+        ``per_rep`` also counts its breaches per rep (the replay needs no such count)."""
         from slapolicy.audit.judging import judge_clause
 
         clause = doc.policy.clause(clause_id)
         key = _terms_key(doc, clause_id, p.period)
         hit = p.cache.get(clause_id)
-        if hit is not None and hit[0] == key:
-            return hit[1], hit[2]
+        if hit is not None and hit[0] == key and (hit[2] is not None or not per_rep):
+            return hit[1], hit[2] or {}
         result, sources = judge_clause(self._con, p.store, doc, clause, p.period, p.excusals,
                                        verify=False)
-        by_rep = _breaches_by_rep(sources)
+        # Counted at once: the judged tables read views that the next period's facts reuse.
+        by_rep = _breaches_by_rep(sources) if per_rep else None
         p.cache[clause_id] = (key, result, by_rep)
-        return result, by_rep
+        return result, by_rep or {}
 
     # --- periods --------------------------------------------------------------------------
 
@@ -359,7 +379,7 @@ class ReviewSession:
         from slapolicy.engine.facts import FACTS_DIR, FactsStore
         from slapolicy.policy.excusals import Excusals
         from slapolicy.policy.periods import Period
-        from slapolicy.policy.versions import in_force
+        from slapolicy.policy.versions import pick
         from slapolicy.trail.manifest import find_audit
 
         if label in self._periods:
@@ -367,7 +387,7 @@ class ReviewSession:
         if label not in self.periods:
             raise FactsError(f"{label} has no audit with kept facts under {self.audits}",
                              hint=f"choose one of {', '.join(self.periods)}")
-        doc = in_force(self.policy_path, label).doc
+        doc = pick(self.versions, label).doc
         period = Period.parse(label, doc.policy.periods.unit)
         folder = find_audit(self.audits, doc.id, label)
         assert folder is not None
