@@ -395,3 +395,24 @@ def test_author_helpers_show_facts_judge_drafts_and_run_the_tests(ws: Workspace)
     assert not case.passed and case.path.name == "speed-to-lead.yaml"
     with pytest.raises(PolicyError, match="occurs 0 times"):
         author.draft_policy(ws.policy, replace={"no such text": "x"})
+
+
+def test_the_form_shows_changes_refusals_and_saves(ws: Workspace) -> None:
+    from slapolicy.review.form import ReviewForm
+
+    form = ReviewForm(ws.policy, ws.audits)
+    form.inputs[WITHIN].value = 2
+    assert '<span class="whatif-breaches changed">2</span>' in form.result.value
+    assert '<td class="whatif-breaches-current">4</td>' in form.result.value
+    form.inputs[FAIL_BELOW].value = 99  # above mostly (95 %): refused, put back
+    assert "fail_below must not be above mostly" in form.message.value
+    assert form.inputs[FAIL_BELOW].value == 90 and form.session.proposal == {WITHIN: 2}
+    form.inputs[WITHIN].value = 1
+    form.inputs[MOSTLY].value = 97
+    form.when.value = "2020-04-01"
+    form.view.children[-1].click()  # Save proposal, without who or why
+    assert "Not saved: " in form.message.value
+    assert "a proposal needs who proposes it and why" in form.message.value
+    form.by.value, form.why.value = "mkt-lead", "stricter"
+    form.view.children[-1].click()
+    assert "Saved company-a.v2020.2.yaml (version 2020.2, from 2020-04-01)" in form.message.value

@@ -60,9 +60,10 @@ def save_proposal(policy: Path, values: dict[str, Any], *, audits: Path, propose
     from slapolicy.trail.ledger import ledger_path, record_proposal
 
     if not values:
-        raise PolicyError("the proposal changes nothing", hint="move a control first")
+        raise PolicyError("the proposal changes nothing", path=str(policy),
+                          hint="move a control first")
     if not proposed_by.strip() or not reason.strip():
-        raise PolicyError("a proposal needs who proposes it and why",
+        raise PolicyError("a proposal needs who proposes it and why", path=str(policy),
                           hint="fill in 'proposed by' and 'reason'")
     found = versions(Path(policy))
     base = found[-1]  # a proposal amends the latest version
@@ -76,14 +77,16 @@ def save_proposal(policy: Path, values: dict[str, Any], *, audits: Path, propose
     unit = base.doc.policy.periods.unit
     if Period.containing(start, unit).start != start:
         raise PolicyError(f"effective date {start} is not the first day of a {unit}",
+                          path=str(base.path),
                           hint="a version applies from the start of a period, e.g. 2020-07-01")
     if start <= base.starts:
         raise PolicyError(f"effective date {start} is not after {base.starts}, when version "
-                          f"{base.doc.version} took effect",
+                          f"{base.doc.version} took effect", path=str(base.path),
                           hint="periods already under a version keep it; choose a later date")
     until = base.doc.policy.effective_until
     if until is not None and start > until:
         raise PolicyError(f"effective date {start} is after the SLA ends ({until})",
+                          path=str(base.path),
                           hint="choose a date while the SLA is in force")
     new_version = version or bump(base.doc.version)
     target = version_path(base.path, new_version)
