@@ -32,9 +32,9 @@ import pytest
 from slapolicy.engine.contract import TABLES
 from slapolicy.errors import PolicyError
 from slapolicy.policy.versions import in_force_path
-from slapolicy.review.controls import controls_of
+from slapolicy.review.controls import controls_of, plain_of
 from slapolicy.review.proposal import apply_edits, bump, save_proposal
-from slapolicy.review.session import ReviewSession, plain_of
+from slapolicy.review.session import ReviewSession
 from tests.conftest import LEAD_DEFAULTS, PEOPLE, POLICY, ROOT, table
 from tests.test_speed_to_lead import AS_OF, LEADS, TOUCHES, z
 

@@ -13,8 +13,7 @@ import pytest
 from slapolicy.audit.run import AuditRequest, audit_document
 from slapolicy.demo import generate as demo
 from slapolicy.policy.loader import load_policy, validate_policy
-from slapolicy.review.controls import controls_of
-from slapolicy.review.session import plain_of, set_path
+from slapolicy.review.controls import controls_of, plain_of, set_path
 from tests.conftest import POLICY
 
 pytestmark = pytest.mark.slow

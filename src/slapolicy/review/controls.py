@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 from slapolicy.errors import PolicyError
@@ -217,3 +218,22 @@ def _fmt(path: Path_) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
     return out
+
+
+def set_path(plain: Any, path: tuple[str | int, ...], value: Any) -> None:
+    """Set the value at ``path`` in plain policy data, creating missing mappings."""
+    node = plain
+    for part in path[:-1]:
+        if isinstance(node, dict) and node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+    node[path[-1]] = value
+
+
+def plain_of(path: Path) -> tuple[dict[str, Any], Any]:
+    from ruamel.yaml import YAML
+
+    from slapolicy.policy.loader import _plain
+
+    body = YAML(typ="rt").load(path.read_text(encoding="utf-8"))["policy"]
+    return _plain(body), body

@@ -55,8 +55,7 @@ def save_proposal(policy: Path, values: dict[str, Any], *, audits: Path, propose
     from slapolicy.policy.loader import load_policy
     from slapolicy.policy.periods import Period
     from slapolicy.policy.versions import version_path, versions
-    from slapolicy.review.controls import controls_of
-    from slapolicy.review.session import plain_of
+    from slapolicy.review.controls import controls_of, plain_of
     from slapolicy.trail.ledger import ledger_path, record_proposal
 
     if not values:
@@ -245,7 +244,7 @@ def _check(text: str, target: Path, base_plain: dict[str, Any],
     from ruamel.yaml import YAML
 
     from slapolicy.policy.loader import _plain, parse_policy
-    from slapolicy.review.session import set_path
+    from slapolicy.review.controls import set_path
 
     doc = parse_policy(text, source=str(target), base_dir=target.parent)
     expected = copy.deepcopy(base_plain)

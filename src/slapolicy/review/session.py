@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slapolicy.errors import FactsError, PolicyError, SlapolicyError
-from slapolicy.review.controls import Control, controls_of
+from slapolicy.review.controls import Control, controls_of, plain_of, set_path
 
 if TYPE_CHECKING:
     import ibis
@@ -414,25 +414,6 @@ class ReviewSession:
 
     def _history(self, p: _Period) -> History:
         return self._recorded_history(p)
-
-
-def set_path(plain: Any, path: tuple[str | int, ...], value: Any) -> None:
-    """Set the value at ``path`` in plain policy data, creating missing mappings."""
-    node = plain
-    for part in path[:-1]:
-        if isinstance(node, dict) and node.get(part) is None:
-            node[part] = {}
-        node = node[part]
-    node[path[-1]] = value
-
-
-def plain_of(path: Path) -> tuple[dict[str, Any], Any]:
-    from ruamel.yaml import YAML
-
-    from slapolicy.policy.loader import _plain
-
-    body = YAML(typ="rt").load(path.read_text(encoding="utf-8"))["policy"]
-    return _plain(body), body
 
 
 def _terms_key(doc: PolicyDocument, clause_id: str, period: Period) -> str:
