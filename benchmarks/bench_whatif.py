@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python benchmarks/bench_whatif.py`` (``--leads 100000 --repeats 40``).
 
 1. One month with ``--leads`` leads created in it (the generated data of
-   ``bench_audit.py``, cached under ``--cache``) is audited in process with
-   ``audit_document``; its folder (kept facts, results) is the period the form reads.
+   ``bench_audit.py``: seed 20200101, 10 activities per lead, cached under
+   ``--cache``) is audited in process with ``audit_document``; its folder (kept facts,
+   results) is the period the form reads.
 2. A ``ReviewSession`` opens it; each change is ``ReviewSession.set`` plus
    ``form.comparison_html``, exactly what the form's input calls: ``--repeats`` changes
    cycling over several controls (a duration, a count, a share, a tolerance, a review
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--replays", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=20200101)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/slapolicy-bench"))
     args = parser.parse_args()
 
@@ -78,7 +80,7 @@ def main() -> None:
     from slapolicy.review.form import comparison_html
     from slapolicy.review.session import ReviewSession
 
-    data, info = bench_audit.ensure_dataset(args.cache, args.leads, 1, 10.0)
+    data, info = bench_audit.ensure_dataset(args.cache, args.leads, args.seed, 10.0)
     expectations = bench_audit.compile_policy(args.cache)
     work = Path(tempfile.mkdtemp(prefix="slapolicy-whatif-"))
     try:
