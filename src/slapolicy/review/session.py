@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from slapolicy.policy.periods import Period
 
 
+#: Judged clauses kept per period (a few values of each clause of a large policy).
+CACHE_SIZE = 256
+
+
 @dataclass(frozen=True)
 class Side:
     """One side (current or proposed) of a period judged from its kept facts."""
@@ -127,7 +131,9 @@ class _Period:
     results: dict[str, Any]
     excusals: Excusals
     current: PolicyDocument
-    cache: dict[str, tuple[str, ClauseResult, dict[str, int] | None]] = field(
+    # (clause id, its terms) -> its result and breaches per rep: current and proposed
+    # sides of a clause both stay judged while the meeting moves other values.
+    cache: dict[tuple[str, str], tuple[ClauseResult, dict[str, int] | None]] = field(
         default_factory=dict)
 
     @property
@@ -340,15 +346,17 @@ class ReviewSession:
         from slapolicy.audit.judging import judge_clause
 
         clause = doc.policy.clause(clause_id)
-        key = _terms_key(doc, clause_id, p.period)
-        hit = p.cache.get(clause_id)
-        if hit is not None and hit[0] == key and (hit[2] is not None or not per_rep):
-            return hit[1], hit[2] or {}
+        key = (clause_id, _terms_key(doc, clause_id, p.period))
+        hit = p.cache.get(key)
+        if hit is not None and (hit[1] is not None or not per_rep):
+            return hit[0], hit[1] or {}
         result, sources = judge_clause(self._con, p.store, doc, clause, p.period, p.excusals,
                                        verify=False)
         # Counted at once: the judged tables read views that the next period's facts reuse.
         by_rep = _breaches_by_rep(sources) if per_rep else None
-        p.cache[clause_id] = (key, result, by_rep)
+        if len(p.cache) >= CACHE_SIZE:  # forget the oldest judgement
+            p.cache.pop(next(iter(p.cache)))
+        p.cache[key] = (result, by_rep)
         return result, by_rep or {}
 
     # --- periods --------------------------------------------------------------------------
