@@ -93,7 +93,9 @@ def make_workspace(base: Path) -> Workspace:
     write_suite(base / "expectations", load_policy(policy))
     data = write_data(base / "data" / "demo.duckdb")
     audits = base / "audits"
-    shutil.copytree(ROOT / "notebooks", base / "notebooks")
+    (base / "notebooks").mkdir()
+    for notebook in (ROOT / "notebooks").glob("*.ipynb"):  # not a kernel's leftovers
+        shutil.copy(notebook, base / "notebooks")
     # As the CLI runs it: the kernel starts in notebooks/, paths are the workspace's.
     execute_audit(AuditRequest(policy, "2020-03", data, as_of=AS_OF, audits=audits),
                   audits / "company-a" / "2020-03", base / "notebooks" / "audit.ipynb")
