@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
     from slapolicy.audit.history import History
     from slapolicy.audit.results import ClauseResult
+    from slapolicy.clauses.spec import CheckSpec
     from slapolicy.engine.facts import FactsStore
+    from slapolicy.engine.judge import CheckVerdict
     from slapolicy.policy.document import PolicyDocument
     from slapolicy.policy.excusals import Excusals
     from slapolicy.policy.periods import Period
@@ -131,9 +133,9 @@ class _Period:
     results: dict[str, Any]
     excusals: Excusals
     current: PolicyDocument
-    # (clause id, its terms) -> its result and breaches per rep: current and proposed
-    # sides of a clause both stay judged while the meeting moves other values.
-    cache: dict[tuple[str, str], tuple[ClauseResult, dict[str, int] | None]] = field(
+    # (clause id, check, its terms) -> its verdict and breaches per rep: current and
+    # proposed sides both stay judged while the meeting moves other values.
+    cache: dict[tuple[str, str, str], tuple[CheckVerdict, dict[str, int] | None]] = field(
         default_factory=dict)
 
     @property
@@ -341,23 +343,34 @@ class ReviewSession:
 
     def _judge(self, p: _Period, doc: PolicyDocument, clause_id: str, *,
                per_rep: bool = True) -> tuple[ClauseResult, dict[str, int]]:
-        """One clause judged from the kept facts, reused while its terms are unchanged;
-        ``per_rep`` also counts its breaches per rep (the replay needs no such count)."""
-        from slapolicy.audit.judging import judge_clause
+        """One clause from its checks' verdicts; a check is judged again from the kept
+        facts only when its threshold or the clause's tolerance differ from a verdict
+        already made. ``per_rep`` also counts breaches per rep (replay needs none)."""
+        from slapolicy.audit.judging import combine, judge_checks
+        from slapolicy.clauses import registry
 
         clause = doc.policy.clause(clause_id)
-        key = (clause_id, _terms_key(doc, clause_id, p.period))
-        hit = p.cache.get(key)
-        if hit is not None and (hit[1] is not None or not per_rep):
-            return hit[0], hit[1] or {}
-        result, sources = judge_clause(self._con, p.store, doc, clause, p.period, p.excusals,
-                                       verify=False)
-        # Counted at once: the judged tables read views that the next period's facts reuse.
-        by_rep = _breaches_by_rep(sources) if per_rep else None
-        if len(p.cache) >= CACHE_SIZE:  # forget the oldest judgement
-            p.cache.pop(next(iter(p.cache)))
-        p.cache[key] = (result, by_rep)
-        return result, by_rep or {}
+        specs = registry.get(clause.kind).checks(clause, doc.params_for(clause_id))
+        keys = {s.name: (clause_id, s.name, _check_key(doc, clause_id, s, p.period))
+                for s in specs}
+        missing = {name for name, key in keys.items()
+                   if key not in p.cache or (per_rep and p.cache[key][1] is None)}
+        if missing:
+            verdicts, sources = judge_checks(self._con, p.store, doc, clause, p.period,
+                                             p.excusals, verify=False, checks=missing)
+            # Counted at once: the judged tables read views the next period's facts reuse.
+            counts = _breaches_by_check_and_rep(sources) if per_rep else {}
+            for name in missing:
+                if len(p.cache) >= CACHE_SIZE:  # forget the oldest verdict
+                    p.cache.pop(next(iter(p.cache)))
+                p.cache[keys[name]] = (verdicts[name],
+                                       counts.get(name, {}) if per_rep else None)
+        result = combine(clause, {name: p.cache[key][0] for name, key in keys.items()})
+        by_rep: dict[str, int] = {}
+        for key in keys.values():
+            for rep, n in (p.cache[key][1] or {}).items():
+                by_rep[rep] = by_rep.get(rep, 0) + n
+        return result, by_rep
 
     # --- periods --------------------------------------------------------------------------
 
@@ -441,18 +454,37 @@ def _terms_key(doc: PolicyDocument, clause_id: str, period: Period) -> str:
     return json.dumps(parts, sort_keys=True, default=str)
 
 
-def _breaches_by_rep(sources: list[Any]) -> dict[str, int]:
-    """Open breaches per rep of one clause's judged checks, counted in the engine."""
+def _check_key(doc: PolicyDocument, clause_id: str, spec: CheckSpec, period: Period) -> str:
+    """What judging one check depends on besides its facts: threshold and tolerance."""
+    from slapolicy.clauses import registry
+
+    clause = doc.policy.clause(clause_id)
+    kind = registry.get(clause.kind)
+    parts: list[Any] = [clause.tolerance.model_dump(mode="json"), clause.severity, clause.owner]
+    try:
+        t = kind.threshold(doc.policy, clause, doc.params_for(clause_id), spec, period)
+        parts.append([t.value, t.by, list(t.overrides)])
+    except Exception as e:  # judged as this check's error; the key keeps the reason
+        parts.append(f"{type(e).__name__}: {e}")
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _breaches_by_check_and_rep(sources: list[Any]) -> dict[str, dict[str, int]]:
+    """Open breaches per check and rep of one clause's judged checks, in the engine."""
     import ibis
 
     parts = [s.table.filter(s.table.state == "breach").select(
+        check=ibis.literal(s.check),
         rep_id=s.table.rep_id.cast("string").coalesce(ibis.literal("(no rep)")))
         for s in sources]
     if not parts:
         return {}
     union = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
-    counts = union.group_by("rep_id").agg(n=union.count()).to_pyarrow().to_pylist()
-    return {str(r["rep_id"]): int(r["n"]) for r in counts}
+    rows = union.group_by(["check", "rep_id"]).agg(n=union.count()).to_pyarrow().to_pylist()
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(str(r["check"]), {})[str(r["rep_id"])] = int(r["n"])
+    return out
 
 
 def _changed(current: Side, proposed: Side) -> set[str]:
