@@ -53,9 +53,9 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-def run_all(browser: Any, url: str) -> Any:
+def run_all(browser: Any, url: str, height: int = 1000) -> Any:
     """Open a notebook in JupyterLab and choose Run > Run All Cells, as an analyst does."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": height})
     page.goto(url + "?reset")  # no tab of an earlier page is restored
     page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=90_000)
     # The kernel must be up before Run All, or the cells queue behind its start.
@@ -82,7 +82,8 @@ def shown(page: Any, name: str) -> str:
 
 def test_moving_thresholds_changes_breaches_and_ladder_stage_on_screen(
         lab: str, chromium: Any) -> None:
-    page = run_all(chromium, f"{lab}/lab/tree/notebooks/review.ipynb")
+    # Tall enough for the whole form in one screenshot.
+    page = run_all(chromium, f"{lab}/lab/tree/notebooks/review.ipynb", height=2400)
     page.wait_for_selector(".widget-tab .lm-TabBar-tab", timeout=120_000)
     page.locator(".widget-tab .lm-TabBar-tab", has_text="sales").first.click()
     page.wait_for_selector(f".{css_name(WITHIN)} input", timeout=30_000)
