@@ -418,3 +418,21 @@ def test_the_form_shows_changes_refusals_and_saves(ws: Workspace) -> None:
     form.by.value, form.why.value = "mkt-lead", "stricter"
     form.view.children[-1].click()
     assert "Saved company-a.v2020.2.yaml (version 2020.2, from 2020-04-01)" in form.message.value
+
+
+def test_the_author_notebook_runs_in_the_workspace(ws: Workspace) -> None:
+    import papermill as pm
+
+    out = ws.root / "author.out.ipynb"
+    pm.execute_notebook(str(ws.root / "notebooks" / "author.ipynb"), str(out),
+                        cwd=str(ws.root / "notebooks"), kernel_name="python3",
+                        progress_bar=False)
+    nb = json.loads(out.read_text())
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    # Hand-computed: two breaches of eight judged at two hours (see the module's docstring).
+    assert "changed speed-to-lead: fail, 2 breaches of 8 judged, threshold 2.0" in text
+    assert "current PASS speed-to-lead.yaml" in text
+    assert "draft FAIL speed-to-lead.yaml" in text
+    assert str(ws.root) not in text
+    assert any("image/svg+xml" in json.dumps(o) or "<svg" in json.dumps(o)
+               for c in nb["cells"] for o in c.get("outputs", []))
