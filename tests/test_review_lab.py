@@ -70,10 +70,14 @@ def run_all(browser: Any, url: str, height: int = 1000) -> Any:
     return page
 
 
-def enter(page: Any, control: str, value: str) -> None:
+def enter(page: Any, control: str, value: str, shown_as: str) -> None:
+    """Type a value and press Enter; wait until the form lists it in the proposal."""
     box = page.locator(f".{css_name(control)} input")
     box.fill(value)
     box.press("Enter")
+    page.wait_for_function(
+        "text => document.querySelector('.whatif-ms') && document.body.innerText.includes(text)",
+        arg=f"{control}: {shown_as}", timeout=60_000)
 
 
 def shown(page: Any, name: str) -> str:
@@ -92,22 +96,19 @@ def test_moving_thresholds_changes_breaches_and_ladder_stage_on_screen(
     assert page.locator("td.whatif-breaches-current").inner_text().strip() == "4"
     assert (shown(page, "breaches"), shown(page, "stage")) == ("4", "1")
 
-    enter(page, WITHIN, "2")
+    enter(page, WITHIN, "2", "1.0 → 2.0")
     page.wait_for_function(
         "document.querySelector('span.whatif-breaches').innerText.trim() === '2'",
-        timeout=30_000)
+        timeout=60_000)
     assert shown(page, "stage") == "1"
     assert "changed" in (page.locator("span.whatif-breaches").get_attribute("class") or "")
 
-    enter(page, FAIL_BELOW, "70")
-    page.wait_for_function("document.querySelector('.whatif-ms') && "
-                           "document.body.innerText.includes('fail_below: 90.0 → 70')",
-                           timeout=30_000)
-    enter(page, MOSTLY, "80")
-    enter(page, WITHIN, "24")
+    enter(page, FAIL_BELOW, "70", "90.0 → 70.0")
+    enter(page, MOSTLY, "80", "95.0 → 80.0")
+    enter(page, WITHIN, "24", "1.0 → 24.0")
     page.wait_for_function(
         "document.querySelector('span.whatif-breaches').innerText.trim() === '1'",
-        timeout=30_000)
+        timeout=60_000)
     assert (shown(page, "breaches"), shown(page, "stage"), shown(page, "pool")) == (
         "1", "0", "yes")
     form = page.locator(".jp-OutputArea-output:has(.widget-tab)").first
