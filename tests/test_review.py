@@ -436,3 +436,20 @@ def test_the_author_notebook_runs_in_the_workspace(ws: Workspace) -> None:
     assert str(ws.root) not in text
     assert any("image/svg+xml" in json.dumps(o) or "<svg" in json.dumps(o)
                for c in nb["cells"] for o in c.get("outputs", []))
+
+
+def test_run_due_audits_each_period_under_its_version(ws: Workspace) -> None:
+    from datetime import datetime
+
+    from slapolicy.trail.scheduler import run_due
+
+    saved = save_proposal(ws.policy, {MOSTLY: 97}, audits=ws.audits, proposed_by="mkt-lead",
+                          reason="r", effective_from="2020-04-01")
+    report = run_due(ws.policy, ws.data, audits=ws.audits,
+                     notebook=ws.root / "notebooks" / "audit.ipynb",
+                     until="2020-04", now=datetime(2020, 5, 2))
+    (run,) = report.runs
+    assert report.due == ["2020-04"] and run.error is None and run.code in (0, 1)
+    april = json.loads((ws.audits / "company-a" / "2020-04" / "results.json").read_text())
+    assert april["policy"]["version"] == "2020.2"
+    assert april["policy"]["content_hash"] == saved.doc.content_hash
