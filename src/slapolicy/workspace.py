@@ -15,6 +15,7 @@ The file never holds a credential: a key named like one (``password``, ``token``
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -446,4 +447,49 @@ def create_workspace(folder: Path, *, force: bool = False) -> list[Path]:
         written.append(write_suite(folder / "expectations",
                                    load_policy(folder / "policies" / name)))
     return written
+
+
+# --- the workspace folder, for notebooks ----------------------------------------------------
+# Notebook parameters are paths relative to the workspace, so a notebook runs the same with
+# Run All in JupyterLab (whose kernel starts in ``notebooks/``) as under papermill, and an
+# executed notebook names no folder of the machine that ran it.
+
+#: Set to the workspace folder when it cannot be found from the working folder.
+ENV = "SLAPOLICY_WORKSPACE"
+MARKER = "policies"
+
+
+def root(start: Path | None = None) -> Path:
+    """The workspace folder: ``$SLAPOLICY_WORKSPACE``; else the folder of the nearest
+    workspace file (``slapolicy.toml``) from ``start`` (default: the working folder) up;
+    else the nearest of them that holds ``policies/``; else ``start``."""
+    if os.environ.get(ENV):
+        return Path(os.environ[ENV]).resolve()
+    here = (start or Path.cwd()).resolve()
+    found = find_workspace(here)
+    if found is not None:
+        return found.parent
+    for folder in (here, *here.parents):
+        if (folder / MARKER).is_dir():
+            return folder
+    return here
+
+
+def resolve(path: str | os.PathLike[str], base: Path | None = None) -> Path:
+    """A path given relative to the workspace (an absolute path stays as it is)."""
+    p = Path(path)
+    return p if p.is_absolute() else (base or root()) / p
+
+
+def relative(path: str | os.PathLike[str], base: Path) -> str:
+    """``path`` relative to ``base`` when it lies inside it; else the path as given.
+
+    Used for notebook parameters, so that executed notebooks carry no absolute path of
+    this machine when everything lies inside the workspace.
+    """
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 

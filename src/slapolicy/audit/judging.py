@@ -38,12 +38,26 @@ def judge_clause(con: ibis.BaseBackend, store: FactsStore, doc: PolicyDocument, 
     ``verify=False`` judges kept facts again without pandera's schema pass and Great
     Expectations (see ``engine.judge.judge_check``): the review form's fast path.
     """
+    verdicts, sources = judge_checks(con, store, doc, clause, period, excusals, suite,
+                                     verify=verify)
+    return combine(clause, verdicts), sources
+
+
+def judge_checks(con: ibis.BaseBackend, store: FactsStore, doc: PolicyDocument, clause: Clause,
+                 period: Period, excusals: Excusals | None,
+                 suite: dict[str, dict[str, Any]] | None = None, *, verify: bool = True,
+                 checks: set[str] | None = None,
+                 ) -> tuple[dict[str, CheckVerdict], list[BreachSource]]:
+    """The verdict of each check of a clause (in the kind's order), or of ``checks``
+    only (the review form judges again just the checks a change touches)."""
     kind = registry.get(clause.kind)
     params = doc.params_for(clause.id)
     verdicts: dict[str, CheckVerdict] = {}
     sources: list[BreachSource] = []
     team = doc.policy.teams.get(clause.owner)
     for spec in kind.checks(clause, params):
+        if checks is not None and spec.name not in checks:
+            continue
         entry = store.checks.get(f"{clause.id}:{spec.name}", {})
         try:
             threshold = kind.threshold(doc.policy, clause, params, spec, period)
@@ -76,7 +90,7 @@ def judge_clause(con: ibis.BaseBackend, store: FactsStore, doc: PolicyDocument, 
                 table=judged, clause_id=clause.id, check=spec.name,
                 subject_type=spec.subject_type, unit=spec.unit, team=clause.owner,
                 team_lead=team.lead if team else None, severity=clause.severity))
-    return combine(clause, verdicts), sources
+    return verdicts, sources
 
 
 def _no_threshold() -> Threshold:

@@ -9,6 +9,7 @@ from slapolicy.clauses.common import in_period
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
+    from slapolicy.policy.model import Policy
 
 _CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12}
 
@@ -31,9 +32,14 @@ def funnel_rates(ctx: AuditContext) -> dict[str, Any]:
 
 
 def review_status(ctx: AuditContext) -> dict[str, Any]:
-    policy = ctx.doc.policy
+    return review_from_rates(ctx.doc.policy, ctx.period.end - timedelta(days=1),
+                             funnel_rates(ctx))
+
+
+def review_from_rates(policy: Policy, last_day: date, rates: dict[str, Any]) -> dict[str, Any]:
+    """The review triggers of a period from its funnel rates (the review form replays a
+    period's recorded rates under other trigger levels)."""
     review = policy.review
-    rates = funnel_rates(ctx)
     reasons: list[str] = []
     t = review.triggers
     for key, limit, label in (
@@ -43,7 +49,6 @@ def review_status(ctx: AuditContext) -> dict[str, Any]:
         value = rates[key]
         if limit is not None and value is not None and value < limit:
             reasons.append(f"{label} {value:.1%} is below {limit:.0%}")
-    last_day = ctx.period.end - timedelta(days=1)
     if review.next_review and review.next_review <= last_day:
         reasons.append(f"the review date {review.next_review} has passed")
     elif review.last_reviewed:

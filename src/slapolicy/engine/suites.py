@@ -40,6 +40,9 @@ def compile_suite(doc: PolicyDocument) -> str:
 
 
 def suite_path(root: Path, doc: PolicyDocument) -> Path:
+    # A saved version (``version_from``) has its own suite beside the first version's.
+    if doc.policy.version_from is not None:
+        return root / f"{doc.id}.v{doc.version}.json"
     return root / f"{doc.id}.json"
 
 

@@ -66,7 +66,17 @@ def parse_policy(text: str, *, source: str = "<text>",
             path=source, line=1, hint="start the file with `policy:` and indent the SLA under it",
         )
     body = data["policy"]
-    plain = _plain(body)
+    return validate_policy(_plain(body), body, source=source, base_dir=base_dir)
+
+
+def validate_policy(plain: dict[str, Any], body: Any, *, source: str = "<text>",
+                    base_dir: Path | None = None) -> PolicyDocument:
+    """Validate a policy given as plain data (the value of the top-level ``policy:`` key).
+
+    ``body`` is the YAML node the data came from, for line numbers in errors; the
+    review form validates edited values this way without parsing YAML again.
+    """
+    plain = dict(plain)
     try:
         policy = Policy.model_validate(plain)
     except ValidationError as e:
@@ -99,7 +109,10 @@ def parse_policy(text: str, *, source: str = "<text>",
                 line=_line_of(body["clauses"][i], ("params",)),
             )
     # Plug-in code is part of what the policy means: its bytes enter the hash.
-    canonical = json.dumps({"policy": policy.model_dump(mode="json"), "plugins": plugin_hashes},
+    dumped = policy.model_dump(mode="json")
+    if dumped.get("version_from") is None:  # added later: absent keeps earlier hashes
+        dumped.pop("version_from", None)
+    canonical = json.dumps({"policy": dumped, "plugins": plugin_hashes},
                            sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return PolicyDocument(
         policy=policy,

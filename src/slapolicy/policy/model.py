@@ -408,6 +408,9 @@ class Policy(Spec):
     title: str
     effective_from: date
     effective_until: date | None = None
+    version_from: date | None = Field(
+        None, description="first day this version applies (a saved amendment); periods "
+                          "before it keep the version in force for them")
     currency: str = "USD"
     review: Review = Review()
     periods: Periods = Periods()
@@ -486,6 +489,11 @@ class Policy(Spec):
                 # would hold the ladder or withhold the reward every period, silently.
                 problems.append(f"{where}: {item!r} is disabled (enabled: false) or measured by "
                                 "a disabled clause; enable it or remove it from the list")
+        if self.version_from is not None and not (
+                self.effective_from <= self.version_from
+                and (self.effective_until is None or self.version_from <= self.effective_until)):
+            problems.append(f"version_from {self.version_from} is outside the dates the SLA is "
+                            f"in force ({self.effective_from} to {self.effective_until})")
         stages = [s.stage for s in self.consequences.ladder]
         periods = [s.consecutive_periods for s in self.consequences.ladder]
         if stages != list(range(1, len(stages) + 1)) or periods != sorted(set(periods)):

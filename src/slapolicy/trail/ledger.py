@@ -1,7 +1,7 @@
 """The audit ledger: ``audits/ledger.jsonl``, append-only and hash-chained.
 
 Each line is one entry in canonical JSON (keys sorted, no spaces, UTF-8): an
-audit run, a sign-off, a policy version or a threshold change. Every entry
+audit run, a sign-off, a policy version, a threshold change or a saved proposal. Every entry
 holds ``prev``, the hash of the entry before it (64 zeros for the first), and
 ``hash``, the SHA-256 of its own canonical JSON without ``hash``. Editing,
 removing, inserting or reordering a line breaks the chain at that line, and
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 LEDGER_NAME = "ledger.jsonl"
 GENESIS = "0" * 64
-ENTRY_TYPES = ("audit_run", "signoff", "policy_version", "threshold_change")
+ENTRY_TYPES = ("audit_run", "signoff", "policy_version", "threshold_change", "policy_proposal")
 
 
 def canonical(value: Any) -> str:
@@ -221,9 +221,9 @@ def record_policy_version(ledger: Path, doc: PolicyDocument,
     severity or enablement differ from the last recorded version of the same
     policy, a ``threshold_change`` entry listing each change. A return to an
     earlier version is recorded too: it changes the thresholds back. Returns the
-    entries appended ([] when this version is the last recorded). The what-if
-    widget calls this when an analyst saves a policy with new thresholds; every
-    audit run calls it with the policy it audits.
+    entries appended ([] when this version is the last recorded). Every audit run
+    calls it with the policy version it audits; a saved proposal is recorded by
+    ``record_proposal``.
     """
     versions = [e for e in read_entries(ledger)
                 if e.get("type") == "policy_version" and e.get("policy_id") == doc.id]
@@ -275,3 +275,17 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
     return {prefix: value}
+
+
+def record_proposal(ledger: Path, doc: PolicyDocument, *, based_on: PolicyDocument,
+                    proposed_by: str, reason: str, effective_from: str,
+                    changes: list[dict[str, Any]], file: str) -> dict[str, Any]:
+    """Record a new policy version saved from the review form: who proposed it, why,
+    from when, the version it amends and every changed value (old and new)."""
+    return append(ledger, "policy_proposal", {
+        "policy_id": doc.id, "version": doc.version, "content_hash": doc.content_hash,
+        "file": file, "file_sha256": doc.file_sha256, "effective_from": effective_from,
+        "based_on": {"version": based_on.version, "content_hash": based_on.content_hash},
+        "proposed_by": proposed_by, "reason": reason, "changes": changes,
+        "clause_changes": diff_terms(clause_terms(based_on), clause_terms(doc)),
+    })

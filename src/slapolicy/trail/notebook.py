@@ -95,6 +95,8 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         write_manifest,
     )
     from slapolicy.trail.signing import PUBLISH_LOCK, write_initial_signoff
+    from slapolicy.workspace import relative
+    from slapolicy.workspace import root as workspace_root
 
     if not notebook.exists():
         raise AuditRunError(f"audit notebook not found: {notebook}",
@@ -111,18 +113,25 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
     staging.chmod(0o755)  # mkdtemp makes it private; a published audit is readable
     try:
         executed = staging / "audit.ipynb"
+        # Paths inside the workspace go in relative to it (the notebook resolves them with
+        # slapolicy.workspace), so the executed notebook names no folder of this machine.
+        base = workspace_root(cwd or notebook.parent)
+
+        def rel(path: Path) -> str:
+            return relative(path.resolve(), base)
+
         parameters = {
-            "policy": str(request.policy.resolve()),
+            "policy": rel(request.policy),
             "period": request.period,
-            "data": request.data_param(),
-            "output": str(staging.resolve()),
+            "data": request.data if isinstance(request.data, str) else rel(request.data),
+            "output": rel(staging),
             "data_zone": request.data_zone or "",
             "mapping": request.mapping or "",
             "locale": request.locale or "",
             "as_of": request.as_of.isoformat() if request.as_of else "",
-            "expectations": str(request.expectations_dir().resolve()),
-            "exceptions": str(request.exceptions.resolve()) if request.exceptions else "",
-            "audits": str(request.audits.resolve()) if request.audits else "",
+            "expectations": rel(request.expectations_dir()),
+            "exceptions": rel(request.exceptions) if request.exceptions else "",
+            "audits": rel(request.audits) if request.audits else "",
         }
         steps = StepClock()
         try:
@@ -154,6 +163,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                       if isinstance(e, TimeoutError) else
                       "check the notebook file and that the python3 kernel is installed"),
             ) from e
+        _relative_papermill_paths(executed, notebook, base)
         with steps.step("render"):
             render_html(executed, staging / BODY_HTML)
         steps.write(staging)
@@ -360,3 +370,18 @@ def __getattr__(name: str) -> type:
     if name == "LocalKernelManager":
         return _local_kernel_manager()
     raise AttributeError(name)
+
+
+def _relative_papermill_paths(executed: Path, notebook: Path, base: Path) -> None:
+    """Papermill records where it read and wrote the notebook: keep those relative too."""
+    import json
+
+    from slapolicy.workspace import relative
+
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    meta = nb.get("metadata", {}).get("papermill")
+    if not isinstance(meta, dict):
+        return
+    meta["input_path"] = relative(notebook.resolve(), base)
+    meta["output_path"] = "audit.ipynb"
+    executed.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -58,8 +58,12 @@ def run_audit(policy_path: Path, period: str, data: str | os.PathLike[str], *, a
     through ``slapolicy.cli.main``, ``audit`` and ``demo``. ``data`` may be a folder, a DuckDB
     file or a ``postgresql://`` URL. Returns the outputs and the results' summary."""
     from slapolicy.audit.history import load_history
+    from slapolicy.policy.versions import in_force_path
     from slapolicy.trail.credentials import open_data
 
+    # A saved version beside the policy applies from its version_from on; earlier
+    # periods keep the version that was in force for them.
+    policy_path = in_force_path(policy_path, period)
     doc, label = _prepare(policy_path, period, expectations)
     assert label is not None
     # Earlier periods feed the ladder, goals and rewards: refuse before a kernel starts.
@@ -210,6 +214,7 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
     UTC (default: the current time).
     """
     from slapolicy.engine.sources import DataSource
+    from slapolicy.policy.versions import in_force_path
     from slapolicy.trail.credentials import PgLocation, is_postgres_url, open_data
     from slapolicy.trail.ledger import locked as publish_locked
     from slapolicy.trail.notebook import cleanup_stale
@@ -235,8 +240,11 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
         with open_data(data, data_zone, mapping) as (local, described):
             for p in due:
                 try:
+                    path = in_force_path(policy_path, p.label)
+                    pdoc = doc if path == policy_path else _prepare(path, p.label,
+                                                                    expectations)[0]
                     out, summary = _audit_prepared(
-                        doc, policy_path, p.label, local, described, audits=audits,
+                        pdoc, path, p.label, local, described, audits=audits,
                         notebook=notebook, data_zone=data_zone, as_of=None,
                         expectations=expectations, exceptions=None, reason=None, cwd=cwd,
                         mapping=mapping, cell_timeout=cell_timeout)
