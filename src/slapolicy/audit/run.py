@@ -25,7 +25,7 @@ from slapolicy.policy.document import PolicyDocument
 from slapolicy.policy.excusals import Excusals
 from slapolicy.policy.loader import load_policy
 from slapolicy.policy.model import Clause
-from slapolicy.policy.periods import Period
+from slapolicy.policy.periods import Period, check_in_force
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     import ibis
 
     period = Period.parse(request.period, doc.policy.periods.unit)
+    check_in_force(period, doc.policy.effective_from, doc.policy.effective_until, doc.id)
     history = load_history(request.audits, doc.policy, period)  # stop early if incomplete
     suite = load_suite(request.expectations_dir(), doc) if compiled else None
     excusals = Excusals.for_period(doc.policy, period.label,
