@@ -73,7 +73,8 @@ def parse_policy(text: str, *, source: str = "<text>",
     if not isinstance(data, CommentedMap) or "policy" not in data:
         raise PolicyError(
             "the file must be a mapping with a top-level `policy:` key",
-            path=source, line=1, hint="start the file with `policy:` and indent the SLA under it",
+            path=source, line=data.lc.line + 1 if isinstance(data, CommentedMap) else 1,
+            hint="start the file with `policy:` and indent the SLA under it",
         )
     body = data["policy"]
     plain = _plain(body, source)
@@ -154,8 +155,8 @@ def _read_yaml(text: str, source: str) -> Any:
     except ReaderError as e:
         char = chr(e.character) if isinstance(e.character, int) else str(e.character)
         raise PolicyError(
-            f"the file holds a character YAML does not allow (U+{ord(char[:1] or ' '):04X}, "
-            f"character {e.position + 1} of the file)", path=source,
+            f"the file holds a character YAML does not allow (U+{ord(char[:1] or ' '):04X})",
+            path=source,
             line=text.count("\n", 0, e.position) + 1,
             hint="remove it (a NUL byte or control character); save the file as UTF-8 text",
         ) from None
@@ -257,26 +258,34 @@ def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> d
 def _plain(node: Any, source: str) -> Any:
     """Plain dicts and lists, refusing a file nested or expanded past the bounds."""
     count = 0
+    seen: set[int] = set()  # containers walked: one met again is an alias (*name) used
 
-    def walk(node: Any, depth: int, line: int | None) -> Any:
+    def walk(node: Any, depth: int, line: int | None, alias_line: int | None) -> Any:
+        # ``line``: where this value is written; ``alias_line``: where the outermost alias
+        # on the way to it is used (an expansion is reported where it is asked for).
         nonlocal count
         count += 1
-        if hasattr(node, "lc"):
-            line = node.lc.line + 1
+        if isinstance(node, CommentedMap | CommentedSeq):
+            seen.add(id(node))
         if depth > MAX_DEPTH or count > MAX_NODES:
             raise PolicyError(
                 f"the policy nests deeper than {MAX_DEPTH} levels" if depth > MAX_DEPTH else
                 f"the policy holds more than {MAX_NODES:,} values (aliases count each time "
-                "they are used)", path=source, line=line,
+                "they are used)", path=source, line=alias_line or line,
                 hint="a policy states each thing once, a few levels deep; check for unclosed "
                      "brackets or aliases (*name) that repeat large parts")
+        def alias(child: Any) -> int | None:  # an alias's own mark is its anchor's
+            return alias_line or (line if id(child) in seen else None)
+
         if isinstance(node, CommentedMap):
-            return {str(k): walk(v, depth + 1, line) for k, v in node.items()}
+            return {str(k): walk(v, depth + 1, node.lc.key(k)[0] + 1, alias(v))
+                    for k, v in node.items()}
         if isinstance(node, CommentedSeq):
-            return [walk(v, depth + 1, line) for v in node]
+            return [walk(v, depth + 1, node.lc.item(i)[0] + 1, alias(v))
+                    for i, v in enumerate(node)]
         return node
 
-    return walk(node, 0, None)
+    return walk(node, 0, node.lc.line + 1 if hasattr(node, "lc") else None, None)
 
 
 def _fmt(loc: tuple[Any, ...]) -> str:
@@ -369,6 +378,13 @@ def _policy_error(
             if head[0] in node:
                 loc = tuple(int(p) if p.isdigit() else p for p in head)
         problems.append((_fmt((*prefix, *loc)), _line_of(node, loc), msg, hint))
+    # A misspelt required key is one mistake, not two: keep "unknown key" with its
+    # suggestion and drop the "Field required" it explains.
+    suggested = {(yp.rsplit(".", 1)[0], h.split("'")[1]) for yp, _, m, h in problems
+                 if m.startswith("unknown key") and h and h.startswith("did you mean")}
+    problems = [p for p in problems
+                if not (p[2] == "Field required" and tuple(p[0].rsplit(".", 1)) in suggested)
+                ] or problems
     yaml_path, line, message, hint = problems[0]
     if len(problems) > 1:
         others = "\n    ".join(

@@ -8,12 +8,13 @@ Clause parameters are validated by the clause kind that owns them (see
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import date, time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from slapolicy.policy.units import Duration, Figure, Money, clip
+from slapolicy.policy.units import Currency, Duration, Figure, Ident, Money, clip
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -107,9 +108,12 @@ class OpeningHours(Spec):
     @classmethod
     def parse(cls, value: Any) -> Any:
         # "09:00-17:00" is the short form analysts write.
-        if isinstance(value, str) and "-" in value:
-            opens, closes = (p.strip() for p in value.split("-", 1))
-            return {"opens": opens, "closes": closes}
+        if isinstance(value, str):
+            m = re.fullmatch(r"\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*", value)
+            if m is None:
+                raise ValueError(f"{clip(repr(value))} is not opening hours; write "
+                                 "opens-closes in 24-hour time, e.g. 09:00-17:00")
+            return {"opens": m.group(1).zfill(5), "closes": m.group(2).zfill(5)}
         return value
 
 
@@ -305,7 +309,7 @@ class Tolerance(Spec):
 
 
 class Clause(Spec):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    id: Ident
     kind: str
     title: str
     owner: str = Field(description="team accountable: a key of `teams`")
@@ -337,7 +341,7 @@ class Excusal(Spec):
 
 class MonthlyReward(Spec):
     amount: Money
-    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="the policy's currency")
+    currency: Currency = Field("USD", description="the policy's currency")
     requires: list[str] = Field(description="clause or goal ids that must all be met")
     split: str = "at the team leads' discretion"
 
@@ -394,12 +398,12 @@ class Policy(Spec):
     are checked by ``slapolicy.policy.references`` when the loader reads the file, so
     each problem is reported at its own line."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    id: Ident
     version: str
     title: str
     effective_from: date
     effective_until: date | None = None
-    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")
+    currency: Currency = Field("USD", description="ISO 4217 code, e.g. USD")
     review: Review = Review()
     periods: Periods = Periods()
     data: DataRules = DataRules()

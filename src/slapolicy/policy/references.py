@@ -150,8 +150,7 @@ def _holiday_problems(name: str, country: str, subdivision: str | None) -> Itera
     if country not in supported:
         yield Problem(("calendars", name, "holidays", "country"),
                       f"the holidays package knows no country {country!r}",
-                      _choose("an ISO 3166 country code",
-                              {c for c in supported if len(c) == 2}, country.upper()))
+                      _country_fix(country, supported))
         return
     if subdivision is None:
         return
@@ -163,6 +162,16 @@ def _holiday_problems(name: str, country: str, subdivision: str | None) -> Itera
                       f"{country} has no subdivision {subdivision!r} in the holidays package",
                       _choose(f"a subdivision of {country}, or remove the key", subdivisions,
                               subdivision.upper()))
+
+
+def _country_fix(country: str, supported: dict[str, list[str]]) -> str:
+    import difflib
+
+    codes = sorted(c for c in supported if len(c) == 2)
+    close = difflib.get_close_matches(country.upper(), codes, n=1)
+    if close:
+        return f"did you mean {close[0]!r}? (an ISO 3166 two-letter country code)"
+    return "use the ISO 3166 two-letter code of a country the holidays package knows, e.g. US"
 
 
 def _clauses(policy: Policy) -> Iterator[Problem]:

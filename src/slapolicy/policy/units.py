@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 
 #: Longest duration a policy may state: time limits and meetings within a year.
 DURATION_MAX = timedelta(days=366)
@@ -33,22 +33,23 @@ def parse_duration(value: Any) -> timedelta:
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(f"{value!r} is not a duration; write a number and a unit: "
                              "90s, 30m, 1h, 24h, 7d or 2w")
-        return _not_negative(_seconds(float(value)))
+        return _not_negative(_seconds(float(value), f"{value:g}s"))
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
-            return _not_negative(_seconds(float(m.group(1)) * _UNIT_SECONDS[m.group(2)]))
+            seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+            return _not_negative(_seconds(seconds, clip(value.strip())))
     raise ValueError(
         f"{clip(repr(value))} is not a duration; write a number and a unit: "
         "90s, 30m, 1h, 24h, 7d or 2w"
     )
 
 
-def _seconds(seconds: float) -> timedelta:
+def _seconds(seconds: float, written: str) -> timedelta:
     if abs(seconds) > DURATION_MAX.total_seconds():
-        raise ValueError(f"a duration of {seconds:g}s is longer than the longest a policy may "
-                         f"state ({format_duration(DURATION_MAX)}); write it with its unit, "
-                         "e.g. 1h or 7d")
+        raise ValueError(f"a duration of {written} is longer than the longest a policy may "
+                         f"state ({format_duration(DURATION_MAX)}); a number alone is seconds: "
+                         "write its unit, e.g. 1h or 7d")
     return timedelta(seconds=seconds)
 
 
@@ -102,6 +103,28 @@ def _money(value: Any) -> Decimal:
         raise ValueError(f"{out:,.0f} is more than the largest amount a policy may state "
                          f"({MONEY_MAX:,.0f}); check for extra zeros")
     return out
+
+
+def _currency(value: str) -> str:
+    if not (len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
+        raise ValueError(f"{clip(repr(value))} is not a currency code; write its three capital "
+                         "letters (ISO 4217), e.g. USD, EUR")
+    return value
+
+
+#: An ISO 4217 currency code such as USD.
+Currency = Annotated[str, AfterValidator(_currency)]
+
+
+def _ident(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value):
+        raise ValueError(f"{clip(repr(value))} is not an id: use lower-case letters, digits and "
+                         "dashes, starting with a letter or digit, e.g. speed-to-lead")
+    return value
+
+
+#: The id of a policy or clause: it names files and folders, so it is kept plain.
+Ident = Annotated[str, AfterValidator(_ident)]
 
 
 Money = Annotated[
