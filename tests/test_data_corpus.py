@@ -31,6 +31,8 @@ FUTURE = "in the future (after 2026-11-25 12:00:00Z, when the audit ran)"
 DUP = "duplicate key (every row with it is set aside)"
 MISSING = "missing (the column is required)"
 INSTANT = "not an instant (ISO 8601)"
+NAIVE = ("holds timestamps without a time zone (date-times or dates), and the source declares "
+         "none\n")
 
 # Base rows that depend on others, as the loader reports them when their parent is set aside.
 O1_STAGES = [("opportunity_stages", "line 2", "O1/discovery/2020-03-04 16:00:00", "opportunity_id",
@@ -94,8 +96,8 @@ CASES: list[Case] = [
          rows=[q("leads", 4, "L3", "created_at", "2031-03-09 12:00:00", FUTURE)]),
     Case("lead-created-without-zone",
          edits={"leads": ("L3,2020-03-09T12:00:00Z,", "L3,2020-03-09T12:00:00,")},
-         error="{folder}/leads.csv: leads.created_at: holds timestamps without a time zone (date-times or dates), and the source declares none\n"
-               "  fix: write offsets (2026-10-01T09:00:00+00:00) or declare the zone with "
+         error="{folder}/leads.csv: leads.created_at: "
+               + NAIVE + "  fix: write offsets (2026-10-01T09:00:00+00:00) or declare the zone with "
                "--data-zone America/New_York"),
     Case("lead-fit-score-negative", append={"leads": L4.replace(",70,60,", ",-70,60,")},
          rows=[q("leads", 5, "L4", "fit_score", "-70", "below the minimum 0")]),
@@ -168,8 +170,8 @@ CASES: list[Case] = [
          append={"activities": A4.replace(",connected", ',"=HYPERLINK(""http://x"")"')}),
     Case("activity-date-without-zone",
          append={"activities": A4.replace("2020-03-04T10:00:00-05:00", "2020-03-04")},
-         error="{folder}/activities.csv: activities.occurred_at: holds timestamps without a time zone (date-times or dates), and the source declares none\n"
-               "  fix: write offsets (2026-10-01T09:00:00+00:00) or declare the zone with "
+         error="{folder}/activities.csv: activities.occurred_at: "
+               + NAIVE + "  fix: write offsets (2026-10-01T09:00:00+00:00) or declare the zone with "
                "--data-zone America/New_York"),
     Case("activity-row-cut-short", append={"activities": "A4,L1,rep-1"},
          rows=[q("activities", 5, "A4", "kind", None, MISSING),
