@@ -14,13 +14,14 @@ from slapolicy.audit.judging import judge_clause
 from slapolicy.audit.results import AuditResult, ClauseResult
 from slapolicy.audit.review import review_status
 from slapolicy.audit.standing import assess
+from slapolicy.audit.steps import Steps
 from slapolicy.clauses import registry
 from slapolicy.engine.breaches import BreachSource, write_breaches
 from slapolicy.engine.context import AuditContext, Engine
 from slapolicy.engine.facts import FACTS_DIR, FactsStore
 from slapolicy.engine.sources import DataSource, LoadReport
 from slapolicy.engine.suites import load_suite
-from slapolicy.errors import DataSourceError
+from slapolicy.errors import DataSourceError, PluginExitError, TimeLimitError
 from slapolicy.policy.document import PolicyDocument
 from slapolicy.policy.excusals import Excusals
 from slapolicy.policy.loader import load_policy
@@ -99,11 +100,13 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     # what is not complete at as-of as open.
     clauses = [c for c in doc.policy.clauses
                if c.enabled and (only is None or c.id in only)]
-    engine = Engine.from_source(
-        source, not_after=None if as_of else utc_naive(datetime.now(UTC)),
-        needs=audit_needs(doc, clauses))
-    check_quarantine(engine.load, doc.policy.data.max_quarantined_share)
-    ctx = AuditContext.build(doc, period, engine, as_of=as_of)
+    steps = Steps(request.output)  # names each step for the runner; limits each one
+    with steps.step("reading the data"):
+        engine = Engine.from_source(
+            source, not_after=None if as_of else utc_naive(datetime.now(UTC)),
+            needs=audit_needs(doc, clauses))
+        check_quarantine(engine.load, doc.policy.data.max_quarantined_share)
+        ctx = AuditContext.build(doc, period, engine, as_of=as_of)
     folder = request.output or Path(tempfile.mkdtemp(prefix=f"slapolicy-{doc.id}-{period.label}-"))
     folder.mkdir(parents=True, exist_ok=True)
     engine.write_quarantine(folder)
@@ -112,18 +115,22 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
         "period": period.label, "as_of": ctx.as_of.isoformat() + "Z",
         "data": engine.fingerprint(), "declared_zone": source.declared_zone})
     for clause in clauses:
-        measure_clause(ctx, store, clause)
+        with steps.step(f"measuring clause {clause.id} ({clause.kind})"):
+            measure_clause(ctx, store, clause)
     store.write_index()
 
     judge_con = ibis.duckdb.connect()
     results: list[ClauseResult] = []
     sources: list[BreachSource] = []
     for clause in clauses:
-        result, found = judge_clause(judge_con, store, doc, clause, period, excusals, suite)
+        with steps.step(f"judging clause {clause.id} ({clause.kind})"):
+            result, found = judge_clause(judge_con, store, doc, clause, period, excusals, suite)
         results.append(result)
         sources.extend(found)
-    write_breaches(judge_con, sources, folder)
-    standing = assess(doc.policy, period, results, history, review_status(ctx))
+    with steps.step("writing breaches and standing"):
+        write_breaches(judge_con, sources, folder)
+        standing = assess(doc.policy, period, results, history, review_status(ctx))
+    steps.finish()
     start, end = ctx.bounds
     return AuditResult(
         policy_id=doc.id,
@@ -186,6 +193,8 @@ def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None
         return
     try:
         measured = kind.measure(ctx, clause, params)
+    except (PluginExitError, TimeLimitError):
+        raise  # the run stops (exit 3): custom code tried to end it, or a step hung
     except Exception as e:  # a clause that cannot be measured must say why, not vanish
         log.exception("clause %s could not be measured", clause.id)
         for spec in specs:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
+from slapolicy.cli.trail import time_limit_options
 from slapolicy.errors import (
     EXIT_CLEAN,
     EXIT_FINDINGS,
@@ -35,6 +36,7 @@ def main() -> None:
 
 
 @main.command()
+@time_limit_options
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
               help="Policy YAML, e.g. policies/company-a.yaml.")
 @click.option("--period", required=True, help="Period label: 2026-10, 2026-Q4 or 2026-W05.")

@@ -6,14 +6,44 @@ Like ``slapolicy.cli.main``, only this module maps errors to exit codes.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from slapolicy.errors import EXIT_USER, SlapolicyError, exit_code_for
+
+
+def time_limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--step-limit`` and ``--run-limit``: they set the environment the audit kernel
+    inherits (``slapolicy.audit.steps``), so every audit path reads the same limits."""
+    from slapolicy.audit.steps import (
+        DEFAULT_RUN_SECONDS,
+        DEFAULT_STEP_SECONDS,
+        RUN_SECONDS_ENV,
+        STEP_SECONDS_ENV,
+    )
+
+    def setter(name: str) -> Callable[[click.Context, click.Parameter, float | None], None]:
+        def set_env(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+            if value is not None:
+                os.environ[name] = repr(value)
+        return set_env
+
+    command = click.option(
+        "--run-limit", type=click.FloatRange(0), default=None, expose_value=False,
+        callback=setter(RUN_SECONDS_ENV),
+        help=f"Seconds one audit may take in all; 0: no limit [default: "
+             f"{DEFAULT_RUN_SECONDS:g}, or {RUN_SECONDS_ENV}].")(command)
+    return click.option(
+        "--step-limit", type=click.FloatRange(0), default=None, expose_value=False,
+        callback=setter(STEP_SECONDS_ENV),
+        help=f"Seconds one step (reading the data, measuring or judging a clause) may take; "
+             f"0: no limit [default: {DEFAULT_STEP_SECONDS:g}, or {STEP_SECONDS_ENV}].")(command)
 
 
 def _fail(err: SlapolicyError) -> NoReturn:
@@ -102,6 +132,7 @@ def verify(audit_dir: Path | None, everything: bool, audits: Path) -> None:
 
 
 @click.command("run-due")
+@time_limit_options
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True)
 @click.option("--data", required=True,
               help="Folder of CSV/Parquet files, a DuckDB file, or "
@@ -128,7 +159,9 @@ def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
     """Audit every closed period that has no audit yet, oldest first (for cron/timers).
 
     Exit codes: 0 clean or nothing due; 1 breaches found; 2 policy, data or usage
-    error; 3 a notebook cell failed; 4 another run-due holds the lock.
+    error; 3 an audit run failed (a cell raised, the kernel died, a time limit passed):
+    the run stops there, later periods wait for the next run; 4 another run-due holds
+    the lock.
     """
     from slapolicy.trail.scheduler import PeriodRun
     from slapolicy.trail.scheduler import run_due as run

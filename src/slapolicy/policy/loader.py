@@ -25,7 +25,8 @@ from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.reader import ReaderError
 
-from slapolicy.errors import PolicyError, UnknownClauseKindError
+from slapolicy.clauses.guard import guarded
+from slapolicy.errors import PluginExitError, PolicyError, UnknownClauseKindError
 from slapolicy.policy.document import PolicyDocument
 from slapolicy.policy.model import Policy
 from slapolicy.policy.references import Problem, reference_problems
@@ -103,13 +104,16 @@ def parse_policy(text: str, *, source: str = "<text>",
                 line=_line_of(node, ("kind",)), hint=e.hint,
             ) from e
         try:
-            params[clause.id] = kind.Params.model_validate(clause.params)
+            with guarded(f"the params of clause {clause.id!r} (kind {clause.kind!r})"):
+                params[clause.id] = kind.Params.model_validate(clause.params)
         except ValidationError as e:
             raise _policy_error(e, body["clauses"][i].get("params", body["clauses"][i]), source,
                                 prefix=(*loc, "params"), model=kind.Params) from e
         try:
             found = kind.check_policy(policy, clause, params[clause.id])
             checks[clause.id] = [c.name for c in kind.checks(clause, params[clause.id])]
+        except PluginExitError:
+            raise
         except Exception as e:  # a plug-in kind's own bug: name it, never a traceback
             raise PolicyError(
                 f"clause kind {clause.kind!r} failed checking the clause: "
@@ -226,10 +230,18 @@ def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> d
     import sys
 
     hashes: dict[str, str] = {}
+    home = base_dir.resolve()
     for i, rel in enumerate(paths):
         path = (base_dir / rel).resolve()
         where: dict[str, Any] = {"path": source, "yaml_path": _fmt(("policy", "plugins", i)),
                                  "line": _line_of(body, ("plugins", i))}
+        # Code runs only from modules the policy's own folder holds: a policy cannot
+        # name a file elsewhere on the machine (an absolute path, ../, a link out).
+        if Path(rel).is_absolute() or not path.is_relative_to(home) or path.suffix != ".py":
+            raise PolicyError(
+                f"plug-in {clip(rel, QUOTE)!r} is not a Python file inside the policy's folder "
+                f"({home})", hint="put the module beside the policy (e.g. plugins/my_kind.py) "
+                                  "and name it relative to the policy file", **where)
         if not path.is_file():
             raise PolicyError(f"plug-in file {rel!r} not found (looked in {base_dir})",
                               hint="give a path relative to the policy file", **where)
@@ -243,7 +255,11 @@ def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> d
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
-            spec.loader.exec_module(module)
+            with guarded(f"plug-in {rel!r}"):
+                spec.loader.exec_module(module)
+        except PluginExitError:
+            del sys.modules[name]
+            raise
         except Exception as e:
             del sys.modules[name]
             raise PolicyError(f"plug-in {rel!r} failed to import: {type(e).__name__}: {e}",
