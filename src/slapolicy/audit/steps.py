@@ -40,6 +40,10 @@ def limit_from_env(name: str, default: float) -> float:
     return value if value > 0 else float("inf")
 
 
+class _Expired(BaseException):
+    """Raised by the step timer; ``Steps.step`` turns it into ``TimeLimitError``."""
+
+
 class Steps:
     """Names each step of a run in ``folder`` (if given) and enforces the step limit."""
 
@@ -59,18 +63,28 @@ class Steps:
             yield
             return
         limit = self.limit
+        expired = False
 
         def expire(signum: int, frame: FrameType | None) -> None:
-            raise TimeLimitError(
-                f"the step {name!r} passed its time limit of {limit:g} s; the run stopped "
-                "there", step=name, seconds=limit,
-                hint="find why it is slow or hangs (a custom clause kind?), or allow more with "
-                     f"--step-limit SECONDS ({STEP_SECONDS_ENV})")
+            nonlocal expired
+            expired = True
+            # Not an Exception: library code that catches Exception (and rewords it)
+            # must not turn "out of time" into some other error, or swallow it.
+            raise _Expired
 
         previous = signal.signal(signal.SIGALRM, expire)
         signal.setitimer(signal.ITIMER_REAL, limit)
         try:
             yield
+        except BaseException as e:
+            if not expired:
+                raise
+            raise TimeLimitError(
+                f"the step {name!r} passed its time limit of {limit:g} s; the run stopped "
+                "there", step=name, seconds=limit,
+                hint="find why it is slow or hangs (a custom clause kind?), or allow more with "
+                     f"--step-limit SECONDS ({STEP_SECONDS_ENV})") from (
+                None if isinstance(e, _Expired) else e)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
