@@ -12,6 +12,7 @@ Two run-due at once: ``tests/test_scheduler.py::test_two_concurrent_runs_never_a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -87,6 +88,20 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def kernel_of(proc: subprocess.Popen[bytes], timeout: float = 120) -> int | None:
+    """The audit kernel the CLI process started, once it runs (None if the CLI ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for pid in children(proc.pid):
+            try:
+                if b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+            except OSError:
+                continue
+        time.sleep(0.05)
+    return None
+
+
 def wait_for(check, timeout: float = 120) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,15 +134,12 @@ def test_kill_9_at_random_moments_never_leaves_a_lie(ws: Path, tmp_path: Path) -
                 time.sleep(rng.uniform(0, span))
                 pid = victim.pid
             else:
-                kernels: list[int] = []
-                assert wait_for(lambda: bool(kernels.extend(children(victim.pid)) or kernels)
-                                or victim.poll() is not None)
+                kernel = kernel_of(victim)
                 time.sleep(rng.uniform(0, span * 0.7))
-                pid = kernels[0] if kernels else victim.pid
-            try:
+                pid = kernel if kernel is not None else victim.pid
+            # (if it had already finished, a complete run is one more outcome)
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass  # it had already finished: a complete run is one more outcome
             code = victim.wait(timeout=600)
         finally:
             if victim.poll() is None:
