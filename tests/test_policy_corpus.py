@@ -50,7 +50,12 @@ def test_broken_policy_is_refused_with_its_exact_error(path: Path) -> None:
     assert str(err.value) == expected_error(path)
 
 
-@pytest.mark.parametrize("path", CASES[::7], ids=[p.stem for p in CASES[::7]])
+#: Through the CLI: the cases that gave tracebacks once, and a sample of the rest.
+VIA_CLI = sorted({*CASES[::7], *(CORPUS / f"{name}.yaml" for name in (
+    "lead-value-nan", "nul-byte", "nested-20000", "alias-bomb", "effective-from-impossible"))})
+
+
+@pytest.mark.parametrize("path", VIA_CLI, ids=[p.stem for p in VIA_CLI])
 def test_the_cli_refuses_it_with_exit_2_and_no_traceback(path: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compile", "--policy", str(path),
                                        "--expectations", str(tmp_path)])
