@@ -192,6 +192,24 @@ def test_a_dead_kernel_is_exit_3_with_the_step_named(ws: Path, tmp_path: Path) -
     assert stray_staging(audits) == [] and not (audits / "company-a" / "2020-01").exists()
 
 
+@pytest.mark.parametrize("code", ["os._exit(0)", "sys.exit(0)"])
+def test_a_clause_that_exits_in_the_kernel_fails_the_audit_with_exit_3(
+        tmp_path: Path, code: str) -> None:
+    policy = workspace(tmp_path, at_measure=code)
+    write_suite(tmp_path / "expectations", load_policy(policy))
+    tables = demo.generate(demo.DemoConfig(start="2020-01", months=1, leads_per_month=40))
+    demo.write_duckdb(tables, tmp_path / "demo.duckdb")
+    audits = tmp_path / "audits"
+    res = run("audit", "--policy", str(policy), "--period", "2020-01", "--data",
+              str(tmp_path / "demo.duckdb"), "--audits", str(audits), "--notebook",
+              str(NOTEBOOK))
+    assert res.returncode == 3, res.stderr
+    assert (f"error: clause kind 'misbehaving' (measure) called {code}: the run stopped there, "
+            "nothing was audited\n") in res.stderr
+    assert res.stdout == "" and stray_staging(audits) == []
+    assert not (audits / "company-a" / "2020-01").exists()
+
+
 def test_killed_between_publishing_and_recording(ws: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The narrowest moment: the audit moved into place, its ledger entry not written."""

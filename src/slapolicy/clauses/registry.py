@@ -48,8 +48,8 @@ class ClauseRegistry:
             close = difflib.get_close_matches(name, list(self._kinds), n=1)
             raise UnknownClauseKindError(
                 f"unknown clause kind {name!r}",
-                hint=(f"did you mean {close[0]!r}? " if close else "")
-                + f"known kinds: {', '.join(sorted(self._kinds))}",
+                hint=f"did you mean {close[0]!r}?" if close
+                else f"known kinds: {', '.join(sorted(self._kinds))}",
             ) from None
 
     def names(self) -> list[str]:

@@ -509,7 +509,6 @@ def verify(folders: list[Path], audits_root: Path, *, everything: bool = False) 
     checks = [verify_audit(f, entries=entries) for f in folders]
     other: list[str] = []
     if everything:
-        other.extend(_runs_without_audit(audits_root, entries))
         seen: set[str] = set()
         for e in entries:
             name = str(e.get("folder"))
@@ -519,11 +518,14 @@ def verify(folders: list[Path], audits_root: Path, *, everything: bool = False) 
             if not (audits_root / name / MANIFEST).is_file():
                 other.append(f"{audits_root / name}: signed by {e.get('person_id')} (ledger "
                              f"entry {e.get('seq')}) but missing: a signed audit was removed")
+        removed = {n for n in seen if not (audits_root / n / MANIFEST).is_file()}
+        other.extend(_runs_without_audit(audits_root, entries, reported=removed))
     return VerifyReport(checks, chain, len(entries), entries[-1].get("hash") if entries else None,
                         other)
 
 
-def _runs_without_audit(root: Path, entries: list[dict[str, Any]]) -> list[str]:
+def _runs_without_audit(root: Path, entries: list[dict[str, Any]],
+                        reported: set[str]) -> list[str]:
     """Runs the ledger records whose audit is not in place as recorded: the latest run of
     each folder must be the manifest the folder holds (an entry never precedes its audit,
     see ``slapolicy.trail.pending``)."""
@@ -535,6 +537,8 @@ def _runs_without_audit(root: Path, entries: list[dict[str, Any]]) -> list[str]:
             latest[str(e.get("folder"))] = e
     out = []
     for name, e in sorted(latest.items()):
+        if name in reported:
+            continue  # already reported as a signed audit removed
         try:
             _, sha = load_manifest(root / name)
         except ManifestError:
