@@ -249,6 +249,9 @@ def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> d
         hashes[rel] = hashlib.sha256(raw).hexdigest()
         name = f"slapolicy_plugin_{path.stem}_{hashes[rel][:12]}"
         if name in sys.modules:
+            # Loaded before, but another version of the file may have registered its kinds
+            # since: register this version's again, so it is the code that measures.
+            _register_again(sys.modules[name])
             continue
         spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
@@ -266,6 +269,18 @@ def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> d
                               hint="fix the plug-in module; run it with python to see the error",
                               **where) from e
     return hashes
+
+
+def _register_again(module: Any) -> None:
+    import inspect
+
+    from slapolicy.clauses.base import ClauseKind
+    from slapolicy.clauses.registry import registry
+
+    for _, obj in inspect.getmembers(module, inspect.isclass):
+        if (issubclass(obj, ClauseKind) and obj.__module__ == module.__name__
+                and not inspect.isabstract(obj)):
+            registry.register(obj, force=True)
 
 
 # --- error mapping ------------------------------------------------------------------------
