@@ -21,3 +21,14 @@ def test_readme_quick_start_is_two_commands() -> None:
     commands = [ln for ln in block.splitlines()[1:] if ln.strip()]
     assert commands == ["make demo", "make test"]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_guarantees_page_names_only_tests_that_exist() -> None:
+    text = (ROOT / "docs" / "guarantees.md").read_text()
+    named = re.findall(r"`(tests/[a-z_]+\.py)(?:::([a-z0-9_]+))?`", text)
+    assert len(named) >= 10
+    for path, test in named:
+        source = (ROOT / path).read_text()
+        assert not test or f"def {test}(" in source, (path, test)
+    for test in re.findall(r"`(test_[a-z0-9_]+)`", text):
+        assert any(f"def {test}(" in p.read_text() for p in (ROOT / "tests").glob("test_*.py")), test

@@ -70,6 +70,8 @@ def test_a_policy_naming_a_disabled_clause_is_refused(where: str) -> None:
                             "marketer-quota]")
     with pytest.raises(PolicyError) as err:
         parse_policy(text, source="p.yaml", base_dir=POLICY.parent)
-    key = "shared_goals" if where == "shared_goals" else "rewards.monthly_pool.requires"
-    assert (f"{key}: 'lead-value' is disabled (enabled: false) or measured by a disabled "
-            "clause; enable it or remove it from the list") in str(err.value)
+    key = "shared_goals[4]" if where == "shared_goals" else "rewards.monthly_pool.requires[4]"
+    text = str(err.value)
+    assert (f"at policy.{key}: 'lead-value' is disabled (enabled: false) or measured by a "
+            "disabled clause\n") in text
+    assert text.endswith("\n  fix: enable it or remove it from the list")

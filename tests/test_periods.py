@@ -1,4 +1,5 @@
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +33,21 @@ def test_bad_labels(label: str) -> None:
 def test_unit_must_match_policy() -> None:
     with pytest.raises(PeriodError, match="policy audits by month"):
         Period.parse("2020-Q1", "month")
+
+
+@pytest.mark.parametrize(("label", "says"), [
+    ("2019-12", "period 2019-12 ends before company-a takes effect (2020-01-01)"),
+    ("2021-01", "period 2021-01 starts after company-a ends (2020-12-31)"),
+])
+def test_a_period_the_policy_does_not_cover_is_refused(label: str, says: str,
+                                                       tmp_path: Path) -> None:
+    from slapolicy.audit.run import AuditRequest, audit_document
+    from slapolicy.errors import PeriodError
+    from slapolicy.policy.loader import load_policy
+    from tests.conftest import POLICY
+
+    with pytest.raises(PeriodError) as err:
+        audit_document(load_policy(POLICY), AuditRequest(POLICY, label, tmp_path / "no-data"),
+                       compiled=False)
+    assert err.value.message == says
+    assert err.value.exit_code == 2

@@ -99,3 +99,26 @@ def test_entry_point_kinds_are_found(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "acme_speed" in registry.names()
     assert "speed_to_lead" in registry.names()
     sys.modules.pop("acme_clauses", None)
+
+
+def test_the_loaded_version_of_a_plugin_file_is_the_one_that_measures(tmp_path: Path) -> None:
+    """Two versions of one plug-in file loaded in turn, then the first again: its kinds
+    must be registered again (a cached module must not leave the other version's code)."""
+    from slapolicy.clauses.registry import registry
+
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    source = (POLICY.parent / "plugins" / "big_deals.py").read_text()
+    marker = 'name = "big_deal_proposal"'
+    assert marker in source
+
+    def load(version: str) -> object:
+        (folder / "big_deals.py").write_text(source.replace(
+            marker, f"{marker}\n    version = {version!r}"))
+        (tmp_path / "p.yaml").write_text(policy_text())
+        parse_policy(policy_text(), source="p.yaml", base_dir=tmp_path)
+        return getattr(registry.get("big_deal_proposal"), "version", None)
+
+    assert load("one") == "one"
+    assert load("two") == "two"
+    assert load("one") == "one"

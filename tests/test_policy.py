@@ -99,7 +99,9 @@ def test_missing_key_and_unknown_zone() -> None:
 def test_cross_reference_error_points_at_key() -> None:
     err = broken("default_calendar: us-east", "default_calendar: us-central")
     assert err.yaml_path == "policy.default_calendar"
-    assert "default_calendar 'us-central' is not one of ['emea', 'us-east', 'us-west']" in str(err)
+    assert str(err) == ("company-a.yaml:119 at policy.default_calendar: default_calendar "
+                        "'us-central' is not a calendar\n"
+                        "  fix: use a key of `calendars`: emea, us-east, us-west")
 
 
 def test_yaml_syntax_error_and_missing_file(tmp_path) -> None:

@@ -247,3 +247,25 @@ class WorkspaceError(SlapolicyError):
             where += f" at {self.key}"
         text = f"{where}: {self.message}"
         return f"{text}\n  fix: {self.hint}" if self.hint else text
+
+
+class PluginExitError(SlapolicyError):
+    """Custom clause code tried to end the process (``sys.exit``, ``os._exit``).
+
+    Exit 3: the run did not complete, whatever code the module asked for; an exit code
+    of 0 from a module that stopped the audit would tell a scheduler it succeeded.
+    """
+
+    exit_code = 3
+
+
+class TimeLimitError(SlapolicyError):
+    """A step of the audit, or the whole run, went past its time limit (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, step: str | None = None, seconds: float | None = None,
+                 hint: str | None = None) -> None:
+        self.step = step
+        self.seconds = seconds
+        super().__init__(message, hint=hint)

@@ -14,6 +14,7 @@ from slapolicy.audit.judging import judge_clause
 from slapolicy.audit.results import AuditResult, ClauseResult
 from slapolicy.audit.review import review_status
 from slapolicy.audit.standing import assess
+from slapolicy.audit.steps import Steps
 from slapolicy.audit.timings import StepClock
 from slapolicy.clauses import registry
 from slapolicy.engine.breaches import BreachSource, write_breaches
@@ -21,12 +22,12 @@ from slapolicy.engine.context import AuditContext, Engine
 from slapolicy.engine.facts import FACTS_DIR, FactsStore
 from slapolicy.engine.sources import DataSource, LoadReport, read_in_place
 from slapolicy.engine.suites import load_suite
-from slapolicy.errors import DataSourceError
+from slapolicy.errors import DataSourceError, PluginExitError, TimeLimitError
 from slapolicy.policy.document import PolicyDocument
 from slapolicy.policy.excusals import Excusals
 from slapolicy.policy.loader import load_policy
 from slapolicy.policy.model import Clause
-from slapolicy.policy.periods import Period
+from slapolicy.policy.periods import Period, check_in_force
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     import ibis
 
     period = Period.parse(request.period, doc.policy.periods.unit)
+    check_in_force(period, doc.policy.effective_from, doc.policy.effective_until, doc.id)
     history = load_history(request.audits, doc.policy, period)  # stop early if incomplete
     suite = load_suite(request.expectations_dir(), doc) if compiled else None
     excusals = Excusals.for_period(doc.policy, period.label,
@@ -108,8 +110,9 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     # what is not complete at as-of as open.
     clauses = [c for c in doc.policy.clauses
                if c.enabled and (only is None or c.id in only)]
-    clock = StepClock()
-    with clock.step("load"):
+    clock = StepClock()  # how long each step took (timings.json)
+    steps = Steps(request.output)  # names each step for the runner; limits each one
+    with steps.step("reading the data"), clock.step("load"):
         engine = Engine.from_source(
             source, not_after=None if as_of else utc_naive(datetime.now(UTC)),
             needs=audit_needs(doc, clauses))
@@ -117,7 +120,7 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
         ctx = AuditContext.build(doc, period, engine, as_of=as_of)
     folder = request.output or Path(tempfile.mkdtemp(prefix=f"slapolicy-{doc.id}-{period.label}-"))
     folder.mkdir(parents=True, exist_ok=True)
-    with clock.step("quarantine and input hashes"):
+    with steps.step("hashing the rows read"), clock.step("quarantine and input hashes"):
         engine.write_quarantine(folder)
         inputs = engine.content_hashes()
     store = FactsStore.create(folder / FACTS_DIR, {
@@ -125,7 +128,8 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
         "period": period.label, "as_of": ctx.as_of.isoformat() + "Z",
         "data": inputs, "declared_zone": source.declared_zone})
     for clause in clauses:
-        with clock.step(f"measure {clause.id}"):
+        with steps.step(f"measuring clause {clause.id} ({clause.kind})"), \
+                clock.step(f"measure {clause.id}"):
             measure_clause(ctx, store, clause)
     store.write_index()
 
@@ -134,13 +138,16 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     sources: list[BreachSource] = []
     with clock.step("judge"):
         for clause in clauses:
-            result, found = judge_clause(judge_con, store, doc, clause, period, excusals, suite)
+            with steps.step(f"judging clause {clause.id} ({clause.kind})"):
+                result, found = judge_clause(judge_con, store, doc, clause, period, excusals,
+                                             suite)
             results.append(result)
             sources.extend(found)
-    with clock.step("breaches"):
+    with steps.step("writing breaches and standing"), clock.step("breaches"):
         write_breaches(judge_con, sources, folder)
+        standing = assess(doc.policy, period, results, history, review_status(ctx))
     clock.write(folder)
-    standing = assess(doc.policy, period, results, history, review_status(ctx))
+    steps.finish()
     start, end = ctx.bounds
     return AuditResult(
         policy_id=doc.id,
@@ -203,6 +210,8 @@ def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None
         return
     try:
         measured = kind.measure(ctx, clause, params)
+    except (PluginExitError, TimeLimitError):
+        raise  # the run stops (exit 3): custom code tried to end it, or a step hung
     except Exception as e:  # a clause that cannot be measured must say why, not vanish
         log.exception("clause %s could not be measured", clause.id)
         for spec in specs:

@@ -41,9 +41,13 @@ __all__ = ["FACT_COLUMNS", "CheckSpec", "ClauseKind", "Direction", "Facts", "Lev
 
 
 class Params(BaseModel):
-    """Base for clause parameters: unknown keys are errors."""
+    """Base for clause parameters: unknown keys are errors, numbers are finite.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Give numeric parameters the declared bounds of ``slapolicy.policy.units`` (``Rate``,
+    ``Count``, ``WholeCount``, ``Amount``, ``Duration``, ``Money``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass

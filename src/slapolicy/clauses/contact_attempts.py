@@ -28,7 +28,7 @@ from pydantic import Field
 
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 from slapolicy.engine.contract import ACTIVITY_KINDS
-from slapolicy.policy.units import Duration
+from slapolicy.policy.units import Duration, WholeCount
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 
 class ContactAttemptsParams(Params):
-    min_attempts: int = Field(3, ge=1, description="attempts before a lead may be returned")
+    min_attempts: WholeCount = Field(3, description="attempts before a lead may be returned")
     min_spacing: Duration = Field(default=timedelta(hours=4),
                                   description="shortest allowed gap between attempts")
     max_spacing: Duration = Field(default=timedelta(days=3),

@@ -24,6 +24,7 @@ from slapolicy.clauses.counting import (
     per_month_threshold,
     scale_notes,
 )
+from slapolicy.policy.units import Count
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 
 class MarketerQuotaParams(Params):
-    per_month: float = Field(250, ge=0, description="MQLs each marketer produces a month")
+    per_month: Count = Field(250, description="MQLs each marketer produces a month")
     roles: list[str] = Field(default_factory=lambda: ["marketer"], min_length=1,
                              description="people.role values (team marketing) that are marketers")
 

@@ -28,6 +28,7 @@ from pydantic import Field
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 from slapolicy.policy.model import WEEKDAYS, Weekday
 from slapolicy.policy.periods import Period
+from slapolicy.policy.units import WholeCount
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 class MeetingCadenceParams(Params):
     meeting: str = Field(description="id of a meeting in communication.meetings")
-    min_attendees: int | None = Field(None, ge=1, description="a meeting counts with this many")
+    min_attendees: WholeCount | None = Field(None, description="a meeting counts with this many")
 
 
 def _add_months(d: date, months: int) -> date:

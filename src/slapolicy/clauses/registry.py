@@ -8,10 +8,11 @@ import inspect
 from collections.abc import Iterator
 
 from slapolicy.clauses.base import ClauseKind
+from slapolicy.clauses.guard import guard_kind
 from slapolicy.errors import UnknownClauseKindError
 
 ENTRY_POINT_GROUP = "slapolicy.clauses"
-_NOT_KINDS = {"__init__", "base", "spec", "registry", "common", "counting", "targets"}
+_NOT_KINDS = {"__init__", "base", "spec", "registry", "common", "counting", "targets", "guard"}
 
 
 class ClauseRegistry:
@@ -28,6 +29,8 @@ class ClauseRegistry:
             raise TypeError(f"clause kind {kind.__module__}.{kind.__qualname__} does not "
                             f"implement {missing}")
         instance = kind() if isinstance(kind, type) else kind
+        if not type(instance).__module__.startswith("slapolicy.clauses."):
+            guard_kind(instance)  # custom code: it may fail, but never end the process
         if instance.name in self._kinds and not force:
             existing = type(self._kinds[instance.name])
             if existing is not type(instance) and not _same_plugin(existing, type(instance)):
@@ -45,8 +48,8 @@ class ClauseRegistry:
             close = difflib.get_close_matches(name, list(self._kinds), n=1)
             raise UnknownClauseKindError(
                 f"unknown clause kind {name!r}",
-                hint=(f"did you mean {close[0]!r}? " if close else "")
-                + f"known kinds: {', '.join(sorted(self._kinds))}",
+                hint=f"did you mean {close[0]!r}?" if close
+                else f"known kinds: {', '.join(sorted(self._kinds))}",
             ) from None
 
     def names(self) -> list[str]:

@@ -31,6 +31,7 @@ from slapolicy.clauses.counting import (
     per_month_threshold,
     scale_notes,
 )
+from slapolicy.policy.units import Count
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
@@ -41,8 +42,8 @@ __all__ = ["RepLoad", "RepLoadParams", "months_in"]
 
 
 class RepLoadParams(Params):
-    min: float = Field(ge=0, description="fewest MQLs a rep is assigned a month")
-    max: float = Field(ge=0, description="most MQLs a rep is assigned a month")
+    min: Count = Field( description="fewest MQLs a rep is assigned a month")
+    max: Count = Field( description="most MQLs a rep is assigned a month")
     roles: list[str] = Field(default_factory=lambda: ["rep"], min_length=1,
                              description="people.role values (team sales) that are reps")
 

@@ -28,6 +28,7 @@ from slapolicy.clauses.counting import (
     per_month_threshold,
     scale_notes,
 )
+from slapolicy.policy.units import Count
 
 if TYPE_CHECKING:
     from slapolicy.engine.context import AuditContext
@@ -40,7 +41,7 @@ _SHOW = 10
 class RepPerformanceParams(Params):
     conversion: float = Field(0.07, ge=0, le=1,
                               description="opportunities per MQL assigned, in the period")
-    opportunities: float = Field(18, ge=0, description="opportunities each rep creates a month")
+    opportunities: Count = Field(18, description="opportunities each rep creates a month")
     roles: list[str] = Field(default_factory=lambda: ["rep"], min_length=1,
                              description="people.role values (team sales) that are reps")
 

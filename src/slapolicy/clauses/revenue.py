@@ -36,6 +36,7 @@ from pydantic import Field, model_validator
 from slapolicy.clauses.base import CheckSpec, ClauseKind, Facts, Params, Threshold, reads_of
 from slapolicy.clauses.targets import REQUIRE_CLOSED_AT_READS, target_problems
 from slapolicy.policy.periods import Period
+from slapolicy.policy.units import Amount
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -60,13 +61,13 @@ class RevenueParams(Params):
     checks: list[RevenueCheck] = Field(default_factory=lambda: list(CHECK_ORDER), min_length=1,
                                        description="which goals this clause judges")
     ramp: str | None = Field(None, description="ramp of monthly targets (run-rate, make-up)")
-    target: float | None = Field(None, description="a fixed monthly target (run-rate, make-up)")
+    target: Amount | None = Field(None, description="a fixed monthly target (run-rate, make-up)")
     make_up_from: date = Field(date(2020, 6, 1),
                                description="first month of the make-up (first day of a month)")
     year_start: date | None = Field(
         None, description="first month counted by make-up (default: the fiscal year's start)")
-    annual_target: float | None = Field(
-        None, ge=0, description="annual revenue goal (default: goals.annual_revenue_to)")
+    annual_target: Amount | None = Field(
+        None, description="annual revenue goal (default: goals.annual_revenue_to)")
 
     @model_validator(mode="after")
     def _consistent(self) -> RevenueParams:

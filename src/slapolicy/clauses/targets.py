@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, model_validator
 
 from slapolicy.clauses.base import Direction, Params, Reads, Threshold, reads_of
+from slapolicy.policy.units import Amount
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -72,7 +73,7 @@ class TargetParams(Params):
     """A target that is either a ramp's value on the period's last day or a fixed number."""
 
     ramp: str | None = Field(None, description="id of a ramp in `ramps`")
-    target: float | None = Field(None, description="a fixed target")
+    target: Amount | None = Field(None, description="a fixed target")
 
     @model_validator(mode="after")
     def _one_target(self) -> TargetParams:

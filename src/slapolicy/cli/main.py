@@ -26,6 +26,7 @@ from slapolicy.cli.support import (
     run_document,
     scheduler_options,
 )
+from slapolicy.cli.trail import time_limit_options
 from slapolicy.errors import (
     EXIT_CLEAN,
     EXIT_FINDINGS,
@@ -113,12 +114,14 @@ def init(folder: Path, force: bool) -> None:
 
 
 @main.command()
+@time_limit_options
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
               help="Policy YAML, e.g. policies/company-a.yaml [default: the workspace's].")
 @click.option("--period", required=True, help="Period label: 2026-10, 2026-Q4 or 2026-W05.")
 @click.option("--data", required=True,
-              help="Folder of <table>.csv/.parquet files, a DuckDB file, or a "
-                   "postgresql://user@host:port/db URL (password from the environment).")
+              help="Folder of <table>.csv/.parquet files, a DuckDB file, a "
+                   "postgresql://user@host:port/db?schema=name URL (read in place; password "
+                   "from the environment), or spark:/folder of Parquet files.")
 @click.option("--data-zone", default=None, help="IANA zone of naive timestamps in the data.")
 @click.option("--mapping", default=None,
               help="CRM export mapping for a --data folder of export files: hubspot, "

@@ -6,10 +6,12 @@ Like ``slapolicy.cli.main``, only this module maps errors to exit codes.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -23,6 +25,34 @@ from slapolicy.cli.support import (
     scheduler_options,
 )
 from slapolicy.errors import EXIT_USER, SlapolicyError, exit_code_for
+
+
+def time_limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--step-limit`` and ``--run-limit``: they set the environment the audit kernel
+    inherits (``slapolicy.audit.steps``), so every audit path reads the same limits."""
+    from slapolicy.audit.steps import (
+        DEFAULT_RUN_SECONDS,
+        DEFAULT_STEP_SECONDS,
+        RUN_SECONDS_ENV,
+        STEP_SECONDS_ENV,
+    )
+
+    def setter(name: str) -> Callable[[click.Context, click.Parameter, float | None], None]:
+        def set_env(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+            if value is not None:
+                os.environ[name] = repr(value)
+        return set_env
+
+    command = click.option(
+        "--run-limit", type=click.FloatRange(0), default=None, expose_value=False,
+        callback=setter(RUN_SECONDS_ENV),
+        help=f"Seconds one audit may take in all; 0: no limit [default: "
+             f"{DEFAULT_RUN_SECONDS:g}, or {RUN_SECONDS_ENV}].")(command)
+    return click.option(
+        "--step-limit", type=click.FloatRange(0), default=None, expose_value=False,
+        callback=setter(STEP_SECONDS_ENV),
+        help=f"Seconds one step (reading the data, measuring or judging a clause) may take; "
+             f"0: no limit [default: {DEFAULT_STEP_SECONDS:g}, or {STEP_SECONDS_ENV}].")(command)
 
 
 def _fail(err: SlapolicyError) -> NoReturn:
@@ -133,6 +163,7 @@ def verify(audit_dir: Path | None, everything: bool, audits: Path) -> None:
 
 
 @click.command("run-due")
+@time_limit_options
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path), required=True,
               help="Policy YAML [default: the workspace's].")
 @click.option("--data", required=True,
@@ -166,7 +197,8 @@ def run_due(policy_path: Path, data: str, audits: Path, until: str | None,
       1  an audit completed with an outcome --fail-on names (default: a failing or
          errored clause)
       2  a policy, data, workspace or usage error: the period named was not audited
-      3  an audit run failed (a notebook cell raised or passed --cell-timeout)
+      3  an audit run failed (a cell raised, the kernel died, --cell-timeout or a time
+         limit passed): the run stops there, later periods wait for the next run
       4  another run-due holds the lock; nothing was audited
     A run stops at the first period it cannot audit; earlier ones stay published.
     """

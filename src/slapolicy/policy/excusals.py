@@ -15,7 +15,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from slapolicy.errors import PolicyError
-from slapolicy.policy.model import Excusal, Policy, Spec, excusal_problems
+from slapolicy.policy.model import Excusal, Policy, Spec
+from slapolicy.policy.references import excusal_problems
 
 
 class _PeriodFile(Spec):
@@ -64,10 +65,11 @@ def load_period_file(path: Path, policy: Policy) -> list[Excusal]:
         raise PolicyError(first["msg"], path=str(path), yaml_path=loc,
                           hint="each exception needs clause, subject_type, subject_id, reason "
                                "and approved_by; see docs/policy.md") from e
-    problems = excusal_problems(policy, parsed.exceptions, "exceptions")
+    problems = excusal_problems(policy, parsed.exceptions, ("exceptions",))
     if problems:
-        raise PolicyError("; ".join(problems), path=str(path),
-                          hint="list both team leads under approved_by")
+        raise PolicyError("; ".join(p.message for p in problems), path=str(path),
+                          yaml_path=".".join(str(part) for part in problems[0].loc),
+                          hint=problems[0].fix)
     return list(parsed.exceptions)
 
 

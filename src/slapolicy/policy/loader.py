@@ -1,4 +1,12 @@
-"""Read a policy file into typed models, with errors that point at the YAML line."""
+"""Read a policy file into typed models, with errors that point at the YAML line.
+
+The policy is validated whole before anything uses it: its syntax, every value
+against its declared type and bounds, every reference between its parts
+(``slapolicy.policy.references``) and every clause's parameters. Whatever the
+input (a NUL byte, brackets nested 20,000 deep, a 5 MB value, ``.nan``), the
+only error raised is a ``PolicyError`` naming the line, the YAML path and a fix,
+with quoted values cut short.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +21,24 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.reader import ReaderError
 
-from slapolicy.errors import PolicyError, UnknownClauseKindError
+from slapolicy.clauses.guard import guarded
+from slapolicy.errors import PluginExitError, PolicyError, UnknownClauseKindError
 from slapolicy.policy.document import PolicyDocument
 from slapolicy.policy.model import Policy
+from slapolicy.policy.references import Problem, reference_problems
+from slapolicy.policy.units import clip
+
+#: Deepest nesting a policy may use (company A's is 7) and most values it may hold
+#: (company A's: about 1,000); beyond them a file is refused, never expanded (an alias
+#: bomb would otherwise take the machine's memory).
+MAX_DEPTH = 40
+MAX_NODES = 100_000
+#: Longest message part quoted from the input.
+QUOTE = 160
 
 
 def load_policy(path: str | Path) -> PolicyDocument:
@@ -49,24 +70,15 @@ def load_policy(path: str | Path) -> PolicyDocument:
 def parse_policy(text: str, *, source: str = "<text>",
                  base_dir: Path | None = None) -> PolicyDocument:
     """Validate policy YAML given as text; plug-in paths resolve against ``base_dir``."""
-    yaml = YAML(typ="rt")
-    try:
-        data = yaml.load(text)
-    except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        raise PolicyError(
-            f"not valid YAML: {e.problem or e.context}",
-            path=source,
-            line=mark.line + 1 if mark else None,
-            hint="fix the YAML syntax at that line (indentation, a missing colon or quote)",
-        ) from e
+    data = _read_yaml(text, source)
     if not isinstance(data, CommentedMap) or "policy" not in data:
         raise PolicyError(
             "the file must be a mapping with a top-level `policy:` key",
-            path=source, line=1, hint="start the file with `policy:` and indent the SLA under it",
+            path=source, line=data.lc.line + 1 if isinstance(data, CommentedMap) else 1,
+            hint="start the file with `policy:` and indent the SLA under it",
         )
     body = data["policy"]
-    return validate_policy(_plain(body), body, source=source, base_dir=base_dir)
+    return validate_policy(_plain(body, source), body, source=source, base_dir=base_dir)
 
 
 def validate_policy(plain: dict[str, Any], body: Any, *, source: str = "<text>",
@@ -81,12 +93,16 @@ def validate_policy(plain: dict[str, Any], body: Any, *, source: str = "<text>",
         policy = Policy.model_validate(plain)
     except ValidationError as e:
         raise _policy_error(e, body, source, prefix=("policy",)) from e
+    problems = reference_problems(policy)
+    if problems:
+        raise _located(problems, body, source)
 
     from slapolicy.clauses import registry  # clause kinds validate their own params
 
     plugin_hashes = _load_plugins(policy.plugins, body, source, base_dir or Path.cwd())
 
     params: dict[str, BaseModel] = {}
+    checks: dict[str, list[str]] = {}
     for i, clause in enumerate(policy.clauses):
         loc = ("policy", "clauses", i)
         try:
@@ -98,16 +114,32 @@ def validate_policy(plain: dict[str, Any], body: Any, *, source: str = "<text>",
                 line=_line_of(node, ("kind",)), hint=e.hint,
             ) from e
         try:
-            params[clause.id] = kind.Params.model_validate(clause.params)
+            with guarded(f"the params of clause {clause.id!r} (kind {clause.kind!r})"):
+                params[clause.id] = kind.Params.model_validate(clause.params)
         except ValidationError as e:
             raise _policy_error(e, body["clauses"][i].get("params", body["clauses"][i]), source,
                                 prefix=(*loc, "params"), model=kind.Params) from e
-        problems = kind.check_policy(policy, clause, params[clause.id])
-        if problems:
+        try:
+            found = kind.check_policy(policy, clause, params[clause.id])
+            checks[clause.id] = [c.name for c in kind.checks(clause, params[clause.id])]
+        except PluginExitError:
+            raise
+        except Exception as e:  # a plug-in kind's own bug: name it, never a traceback
             raise PolicyError(
-                "; ".join(problems), path=source, yaml_path=_fmt((*loc, "params")),
+                f"clause kind {clause.kind!r} failed checking the clause: "
+                f"{type(e).__name__}: {clip(str(e), QUOTE)}", path=source,
+                yaml_path=_fmt((*loc, "kind")), line=_line_of(body["clauses"][i], ("kind",)),
+                hint="fix the clause kind's check_policy or checks (a plug-in module)") from e
+        if found:
+            raise PolicyError(
+                clip("; ".join(found), 4 * QUOTE), path=source, yaml_path=_fmt((*loc, "params")),
                 line=_line_of(body["clauses"][i], ("params",)),
+                hint=f"change the params as described; docs/policy.md lists what a "
+                     f"{clause.kind} clause takes",
             )
+    measured = _measure_problems(policy, checks)
+    if measured:
+        raise _located(measured, body, source)
     # Plug-in code is part of what the policy means: its bytes enter the hash.
     dumped = policy.model_dump(mode="json")
     if dumped.get("version_from") is None:  # added later: absent keeps earlier hashes
@@ -122,16 +154,107 @@ def validate_policy(plain: dict[str, Any], body: Any, *, source: str = "<text>",
     )
 
 
+def _read_yaml(text: str, source: str) -> Any:
+    """The YAML document, or a ``PolicyError`` at the line where it stops being YAML."""
+    yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
+    syntax = "fix the YAML syntax at that line (indentation, a missing colon or quote)"
+    try:
+        return yaml.load(text)
+    except _BadDate as e:
+        raise PolicyError(str(e.problem), path=source, line=e.problem_mark.line + 1,
+                          hint="write a day that exists, as YYYY-MM-DD") from None
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise PolicyError(f"not valid YAML: {clip(str(e.problem or e.context), QUOTE)}",
+                          path=source, line=mark.line + 1 if mark else None,
+                          hint=syntax) from None
+    except ReaderError as e:
+        char = chr(e.character) if isinstance(e.character, int) else str(e.character)
+        raise PolicyError(
+            f"the file holds a character YAML does not allow (U+{ord(char[:1] or ' '):04X})",
+            path=source,
+            line=text.count("\n", 0, e.position) + 1,
+            hint="remove it (a NUL byte or control character); save the file as UTF-8 text",
+        ) from None
+    except RecursionError:
+        raise PolicyError(f"the YAML nests deeper than {MAX_DEPTH} levels", path=source,
+                          hint="close every bracket you open; a policy nests a few "
+                               "levels only") from None
+    except Exception as e:  # the YAML library's own failure on odd input: still a user error
+        raise PolicyError(f"not valid YAML: {type(e).__name__}: {clip(str(e), QUOTE)}",
+                          path=source, hint=syntax) from None
+
+
+class _BadDate(ConstructorError):
+    """A value written as a date that is no day of the calendar."""
+
+
+class _Constructor(RoundTripConstructor):
+    """Round-trip constructor whose impossible dates (2020-02-30) keep their line."""
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except (ValueError, OverflowError) as e:
+            raise _BadDate(None, None, f"{clip(str(node.value), QUOTE)!r} is not a day of "
+                           f"the calendar ({e})", node.start_mark) from e
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp",
+                             _Constructor.construct_yaml_timestamp)
+
+
+def _measure_problems(policy: Policy, checks: dict[str, list[str]]) -> list[Problem]:
+    """Goals whose ``measure.check`` names no check of their clause."""
+    out = []
+    for i, g in enumerate(policy.goals.items):
+        if g.measure is None or g.measure.check is None:
+            continue
+        names = checks.get(g.measure.clause, [])
+        if g.measure.check not in names:
+            close = difflib.get_close_matches(g.measure.check, names, n=1)
+            out.append(Problem(
+                ("goals", "items", i, "measure", "check"),
+                f"clause {g.measure.clause!r} has no check {g.measure.check!r}",
+                f"did you mean {close[0]!r}?" if close else
+                f"use one of its checks ({', '.join(names)}), or omit check for the whole "
+                "clause"))
+    return out
+
+
+def _located(problems: list[Problem], body: Any, source: str) -> PolicyError:
+    """One error for all problems, at the first one's line; the others listed below it."""
+    first, *others = problems
+    message = first.message
+    if others:
+        listed = "\n    ".join(
+            f"line {_line_of(body, p.loc)}: {_fmt(('policy', *p.loc))}: {p.message}"
+            for p in others[:20])
+        more = f"\n    ... and {len(others) - 20} more" if len(others) > 20 else ""
+        message += f"\n  and {len(others)} more:\n    {listed}{more}"
+    return PolicyError(message, path=source, yaml_path=_fmt(("policy", *first.loc)),
+                       line=_line_of(body, first.loc), hint=first.fix)
+
+
 def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> dict[str, str]:
     """Import plug-in modules (which register clause kinds); return their content hashes."""
     import importlib.util
     import sys
 
     hashes: dict[str, str] = {}
+    home = base_dir.resolve()
     for i, rel in enumerate(paths):
         path = (base_dir / rel).resolve()
         where: dict[str, Any] = {"path": source, "yaml_path": _fmt(("policy", "plugins", i)),
                                  "line": _line_of(body, ("plugins", i))}
+        # Code runs only from modules the policy's own folder holds: a policy cannot
+        # name a file elsewhere on the machine (an absolute path, ../, a link out).
+        if Path(rel).is_absolute() or not path.is_relative_to(home) or path.suffix != ".py":
+            raise PolicyError(
+                f"plug-in {clip(rel, QUOTE)!r} is not a Python file inside the policy's folder "
+                f"({home})", hint="put the module beside the policy (e.g. plugins/my_kind.py) "
+                                  "and name it relative to the policy file", **where)
         if not path.is_file():
             raise PolicyError(f"plug-in file {rel!r} not found (looked in {base_dir})",
                               hint="give a path relative to the policy file", **where)
@@ -139,13 +262,20 @@ def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> d
         hashes[rel] = hashlib.sha256(raw).hexdigest()
         name = f"slapolicy_plugin_{path.stem}_{hashes[rel][:12]}"
         if name in sys.modules:
+            # Loaded before, but another version of the file may have registered its kinds
+            # since: register this version's again, so it is the code that measures.
+            _register_again(sys.modules[name])
             continue
         spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
-            spec.loader.exec_module(module)
+            with guarded(f"plug-in {rel!r}"):
+                spec.loader.exec_module(module)
+        except PluginExitError:
+            del sys.modules[name]
+            raise
         except Exception as e:
             del sys.modules[name]
             raise PolicyError(f"plug-in {rel!r} failed to import: {type(e).__name__}: {e}",
@@ -154,15 +284,52 @@ def _load_plugins(paths: list[str], body: Any, source: str, base_dir: Path) -> d
     return hashes
 
 
+def _register_again(module: Any) -> None:
+    import inspect
+
+    from slapolicy.clauses.base import ClauseKind
+    from slapolicy.clauses.registry import registry
+
+    for _, obj in inspect.getmembers(module, inspect.isclass):
+        if (issubclass(obj, ClauseKind) and obj.__module__ == module.__name__
+                and not inspect.isabstract(obj)):
+            registry.register(obj, force=True)
+
+
 # --- error mapping ------------------------------------------------------------------------
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, CommentedMap):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, CommentedSeq):
-        return [_plain(v) for v in node]
-    return node
+def _plain(node: Any, source: str) -> Any:
+    """Plain dicts and lists, refusing a file nested or expanded past the bounds."""
+    count = 0
+    seen: set[int] = set()  # containers walked: one met again is an alias (*name) used
+
+    def walk(node: Any, depth: int, line: int | None, alias_line: int | None) -> Any:
+        # ``line``: where this value is written; ``alias_line``: where the outermost alias
+        # on the way to it is used (an expansion is reported where it is asked for).
+        nonlocal count
+        count += 1
+        if isinstance(node, CommentedMap | CommentedSeq):
+            seen.add(id(node))
+        if depth > MAX_DEPTH or count > MAX_NODES:
+            raise PolicyError(
+                f"the policy nests deeper than {MAX_DEPTH} levels" if depth > MAX_DEPTH else
+                f"the policy holds more than {MAX_NODES:,} values (aliases count each time "
+                "they are used)", path=source, line=alias_line or line,
+                hint="a policy states each thing once, a few levels deep; check for unclosed "
+                     "brackets or aliases (*name) that repeat large parts")
+        def alias(child: Any) -> int | None:  # an alias's own mark is its anchor's
+            return alias_line or (line if id(child) in seen else None)
+
+        if isinstance(node, CommentedMap):
+            return {str(k): walk(v, depth + 1, node.lc.key(k)[0] + 1, alias(v))
+                    for k, v in node.items()}
+        if isinstance(node, CommentedSeq):
+            return [walk(v, depth + 1, node.lc.item(i)[0] + 1, alias(v))
+                    for i, v in enumerate(node)]
+        return node
+
+    return walk(node, 0, node.lc.line + 1 if hasattr(node, "lc") else None, None)
 
 
 def _fmt(loc: tuple[Any, ...]) -> str:
@@ -238,7 +405,7 @@ def _policy_error(
     problems: list[tuple[str, int | None, str, str | None]] = []
     for item in err.errors():
         loc = tuple(item["loc"])
-        msg = item["msg"].removeprefix("Value error, ")
+        msg = clip(item["msg"].removeprefix("Value error, "), 2 * QUOTE)
         hint: str | None = None
         if item["type"] == "extra_forbidden":
             target = _model_at(model, loc[:-1])
@@ -255,12 +422,20 @@ def _policy_error(
             if head[0] in node:
                 loc = tuple(int(p) if p.isdigit() else p for p in head)
         problems.append((_fmt((*prefix, *loc)), _line_of(node, loc), msg, hint))
+    # A misspelt required key is one mistake, not two: keep "unknown key" with its
+    # suggestion and drop the "Field required" it explains.
+    suggested = {(yp.rsplit(".", 1)[0], h.split("'")[1]) for yp, _, m, h in problems
+                 if m.startswith("unknown key") and h and h.startswith("did you mean")}
+    problems = [p for p in problems
+                if not (p[2] == "Field required" and tuple(p[0].rsplit(".", 1)) in suggested)
+                ] or problems
     yaml_path, line, message, hint = problems[0]
     if len(problems) > 1:
         others = "\n    ".join(
-            f"line {ln}: {yp}: {m}" + (f" ({h})" if h else "") for yp, ln, m, h in problems[1:]
+            f"line {ln}: {yp}: {m}" + (f" ({h})" if h else "") for yp, ln, m, h in problems[1:21]
         )
-        message += f"\n  and {len(problems) - 1} more:\n    {others}"
+        more = f"\n    ... and {len(problems) - 21} more" if len(problems) > 21 else ""
+        message += f"\n  and {len(problems) - 1} more:\n    {others}{more}"
     return PolicyError(
         message, path=source, yaml_path=yaml_path, line=line,
         hint=hint or "correct the value as described; docs/policy.md explains every key",

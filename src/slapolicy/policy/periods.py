@@ -111,3 +111,17 @@ class Period:
 def _add_months(d: date, months: int) -> date:
     index = d.year * 12 + d.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
+
+
+def check_in_force(period: Period, effective_from: date, effective_until: date | None,
+                   policy_id: str) -> None:
+    """Refuse a period the policy does not cover: its verdicts would be a policy's that
+    was not in force (before ``effective_from`` or after ``effective_until``)."""
+    if period.end <= effective_from:
+        raise PeriodError(
+            f"period {period.label} ends before {policy_id} takes effect ({effective_from})",
+            hint=f"audit a period from {effective_from} on, or change effective_from")
+    if effective_until is not None and period.start > effective_until:
+        raise PeriodError(
+            f"period {period.label} starts after {policy_id} ends ({effective_until})",
+            hint="audit it under the policy in force then, or extend effective_until")

@@ -236,4 +236,4 @@ def plain_of(path: Path) -> tuple[dict[str, Any], Any]:
     from slapolicy.policy.loader import _plain
 
     body = YAML(typ="rt").load(path.read_text(encoding="utf-8"))["policy"]
-    return _plain(body), body
+    return _plain(body, str(path)), body

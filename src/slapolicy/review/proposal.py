@@ -250,7 +250,7 @@ def _check(text: str, target: Path, base_plain: dict[str, Any],
     expected = copy.deepcopy(base_plain)
     for path, value in edits.items():
         set_path(expected, path, value)
-    got = _plain(YAML(typ="rt").load(text)["policy"])
+    got = _plain(YAML(typ="rt").load(text)["policy"], str(target))
     if got != expected:
         raise PolicyError("the new version would not state exactly the proposed values "
                           "(a value could not be located in the file)", path=str(target),

@@ -24,9 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from slapolicy.audit.run import AuditRequest
-from slapolicy.errors import AuditRunError, RevisionError
+from slapolicy.errors import AuditRunError, RevisionError, TimeLimitError
 
 KERNEL = "python3"
+#: Per-run folders of kernel sockets: ``<tmp>/slapolicy-kernel.<pid>.<random>/``.
+IPC_PREFIX = "slapolicy-kernel."
+_IPC = re.compile(r"^slapolicy-kernel\.(?P<pid>[0-9]+)\.[^/]+$")
+_ipc_dir: Path | None = None
 STAGING_TAG = ".staging."
 _STAGING = re.compile(r"^\.(?P<name>.+)\.staging\.(?P<pid>[0-9]+)\.[^/]+$")
 _OLD = re.compile(r"^\.(?P<name>.+)\.old$")
@@ -77,8 +81,15 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         Where the published files are, the revision and the manifest hash.
     """
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     from slapolicy.audit.results import load_results
+    from slapolicy.audit.steps import (
+        DEFAULT_RUN_SECONDS,
+        RUN_SECONDS_ENV,
+        current_step,
+        limit_from_env,
+    )
     from slapolicy.audit.timings import StepClock
     from slapolicy.engine.sources import DataSource
     from slapolicy.engine.suites import suite_path
@@ -94,6 +105,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         relative_name,
         write_manifest,
     )
+    from slapolicy.trail.pending import write_intent
     from slapolicy.trail.signing import PUBLISH_LOCK, write_initial_signoff
     from slapolicy.workspace import relative
     from slapolicy.workspace import root as workspace_root
@@ -111,6 +123,12 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}{STAGING_TAG}{os.getpid()}.",
                                     dir=folder.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a published audit is readable
+    run_limit = limit_from_env(RUN_SECONDS_ENV, DEFAULT_RUN_SECONDS)
+    # This run's own kernel sockets, outside the audit folders: concurrent runs never
+    # share them, and a killed run's are removed by the next run (``cleanup_stale``).
+    ipc = Path(tempfile.mkdtemp(prefix=f"{IPC_PREFIX}{os.getpid()}.", dir=_ipc_root()))
+    global _ipc_dir
+    _ipc_dir = ipc
     try:
         executed = staging / "audit.ipynb"
         # Paths inside the workspace go in relative to it (the notebook resolves them with
@@ -134,13 +152,15 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
             "audits": rel(request.audits) if request.audits else "",
         }
         steps = StepClock()
+        # A cell's limit (--cell-timeout) and the run's (--run-limit): the nearer stops it.
+        limits = [t for t in (cell_timeout, run_limit) if t is not None and t != float("inf")]
         try:
             with scrubbed_environ(), steps.step("kernel and notebook"):
                 # papermill's bar over the notebook's cells, for a person at a terminal.
                 pm.execute_notebook(
                     str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
                     progress_bar=sys.stderr.isatty(), cwd=str(cwd or notebook.parent),
-                    log_output=False, execution_timeout=cell_timeout,
+                    log_output=False, execution_timeout=min(limits) if limits else None,
                     kernel_manager_class="slapolicy.trail.notebook.LocalKernelManager",
                 )
         except pm.PapermillExecutionError as e:
@@ -155,6 +175,20 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 cell=e.exec_count, ename=e.ename, evalue=e.evalue,
                 hint="read the error above; a policy or data problem names the file to fix",
             ) from None
+        except CellTimeoutError:
+            step = current_step(staging) or "rendering the report"
+            raise TimeLimitError(
+                f"the audit passed its run time limit of {run_limit:g} s in the step {step!r}; "
+                "the kernel was stopped and nothing was published", step=step,
+                seconds=run_limit, hint="find why it is slow, or allow more with --run-limit "
+                                        f"SECONDS ({RUN_SECONDS_ENV})") from None
+        except DeadKernelError as e:
+            step = current_step(staging) or "starting or finishing the notebook"
+            raise AuditRunError(
+                f"the audit kernel died in the step {step!r} ({e}); nothing was published",
+                hint="the kernel process ended without an error of its own: it was killed "
+                     "(out of memory, kill -9) or custom code ended it; see the system log "
+                     "(dmesg) and run again") from None
         except (OSError, ValueError, RuntimeError) as e:  # no kernel, a broken notebook file
             raise AuditRunError(
                 f"the audit notebook {notebook} could not run: {type(e).__name__}: {e}",
@@ -205,17 +239,23 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
             write_initial_signoff(staging, manifest, sha)
             ledger = ledger_path(root)
             record_policy_version(ledger, doc, reason or f"audit of {period} under this version")
-            # The ledger entry comes first: a published audit is always in the ledger.
-            append(ledger, "audit_run", {
+            entry = {
                 "policy_id": doc.id, "period": period, "revision": plan.revision,
                 "folder": relative_name(root, plan.folder), "manifest_sha256": sha,
                 "policy_content_hash": doc.content_hash, "inputs_digest": inputs["digest"],
                 "status": summary["status"], "open_breaches": summary["breaches"],
                 "supersedes": plan.supersedes, "replaces": plan.replaces, "reason": reason,
                 "started_at": started, "seconds": round(time.monotonic() - clock, 1),
-            })
+            }
+            # Publish, then record (``slapolicy.trail.pending``): the ledger never names an
+            # audit that is not in place; a run killed in between is completed by the next.
+            intent = write_intent(root, entry)
             _publish(staging, plan.folder)
+            append(ledger, "audit_run", entry)
+            intent.unlink()
     finally:
+        _ipc_dir = None
+        shutil.rmtree(ipc, ignore_errors=True)
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     out = plan.folder
@@ -320,7 +360,13 @@ def cleanup_stale(policy_dir: Path) -> list[Path]:
     Call it holding the publish lock (``signing.PUBLISH_LOCK``): a replacement in
     progress briefly has a ``.<period>.old`` folder.
     """
+    from slapolicy.trail.pending import complete_intents
+
     done: list[Path] = []
+    complete_intents(policy_dir.parent)
+    for path in sorted(_ipc_root().glob(f"{IPC_PREFIX}*")):
+        if (m := _IPC.match(path.name)) and not _alive(int(m.group("pid"))):
+            shutil.rmtree(path, ignore_errors=True)  # sockets of a run that was killed
     if not policy_dir.is_dir():
         return done
     for path in sorted(policy_dir.iterdir()):
@@ -336,6 +382,11 @@ def cleanup_stale(policy_dir: Path) -> list[Path]:
                 os.replace(path, live)
             done.append(path)
     return done
+
+
+def _ipc_root() -> Path:
+    # Short: a socket path must fit in about 100 bytes.
+    return Path(tempfile.gettempdir())
 
 
 def _alive(pid: int) -> bool:
@@ -361,6 +412,14 @@ def _local_kernel_manager() -> type:
         @default("transport")
         def _default_transport(self) -> str:
             return "ipc"
+
+        @default("ip")
+        def _default_ip(self) -> str:
+            # Socket files of this run only (not ``kernel-ipc-N`` in the working folder,
+            # where concurrent runs would share them and killed runs leave them).
+            folder = _ipc_dir or Path(tempfile.mkdtemp(prefix=f"{IPC_PREFIX}{os.getpid()}.",
+                                                       dir=_ipc_root()))
+            return str(folder / "k")
 
     return _Local
 

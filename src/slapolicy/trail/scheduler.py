@@ -9,8 +9,9 @@ hidden staging folder, which the next run removes before it audits the period.
 
 Exit codes: 0 every audited period is clean (or nothing was due); 1 an audit
 found failing clauses; 2 a policy, data or usage error; 3 an audit run failed
-(a notebook cell raised); 4 another run holds the lock. A run stops at the first
-period it cannot audit, so periods are always audited oldest first.
+(a notebook cell raised, the kernel died, custom code tried to exit, or a step or
+the run passed its time limit); 4 another run holds the lock. A run stops at the
+first period it cannot audit, so periods are always audited oldest first.
 """
 
 from __future__ import annotations

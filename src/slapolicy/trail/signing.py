@@ -518,8 +518,42 @@ def verify(folders: list[Path], audits_root: Path, *, everything: bool = False) 
             if not (audits_root / name / MANIFEST).is_file():
                 other.append(f"{audits_root / name}: signed by {e.get('person_id')} (ledger "
                              f"entry {e.get('seq')}) but missing: a signed audit was removed")
+        removed = {n for n in seen if not (audits_root / n / MANIFEST).is_file()}
+        other.extend(_runs_without_audit(audits_root, entries, reported=removed))
     return VerifyReport(checks, chain, len(entries), entries[-1].get("hash") if entries else None,
                         other)
+
+
+def _runs_without_audit(root: Path, entries: list[dict[str, Any]],
+                        reported: set[str]) -> list[str]:
+    """Runs the ledger records whose audit is not in place as recorded: the latest run of
+    each folder must be the manifest the folder holds (an entry never precedes its audit,
+    see ``slapolicy.trail.pending``)."""
+    from slapolicy.trail.pending import intents
+
+    latest: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        if e.get("type") == "audit_run":
+            latest[str(e.get("folder"))] = e
+    out = []
+    for name, e in sorted(latest.items()):
+        if name in reported:
+            continue  # already reported as a signed audit removed
+        try:
+            _, sha = load_manifest(root / name)
+        except ManifestError:
+            sha = None
+        if sha is None:
+            out.append(f"{root / name}: the ledger records a run of it (entry {e.get('seq')}, "
+                       f"manifest {str(e.get('manifest_sha256'))[:12]}) but no audit is there")
+        elif sha != e.get("manifest_sha256"):
+            out.append(f"{root / name}: holds manifest {sha[:12]}, but the ledger's latest run "
+                       f"of it (entry {e.get('seq')}) is manifest "
+                       f"{str(e.get('manifest_sha256'))[:12]}: that run's audit is not there")
+    for path in intents(root):
+        out.append(f"{path}: a run was stopped while publishing; the next audit run or "
+                   "run-due completes or drops it")
+    return out
 
 
 def verify_all(audits_root: Path) -> VerifyReport:
