@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.reader import ReaderError
@@ -88,7 +88,8 @@ def validate_policy(plain: dict[str, Any], body: Any, *, source: str = "<text>",
     ``body`` is the YAML node the data came from, for line numbers in errors; the
     review form validates edited values this way without parsing YAML again.
     """
-    plain = dict(plain)
+    if isinstance(plain, dict):
+        plain = dict(plain)  # the caller's dict stays as it is
     try:
         policy = Policy.model_validate(plain)
     except ValidationError as e:
@@ -327,6 +328,12 @@ def _plain(node: Any, source: str) -> Any:
         if isinstance(node, CommentedSeq):
             return [walk(v, depth + 1, node.lc.item(i)[0] + 1, alias(v))
                     for i, v in enumerate(node)]
+        if isinstance(node, TaggedScalar):
+            # A YAML tag (!!python/object:..., !custom) is never run or kept: refused.
+            tag = getattr(getattr(node, "tag", None), "value", None) or "a YAML tag"
+            raise PolicyError(
+                f"the value is tagged {tag}; a policy holds plain values only", path=source,
+                line=line, hint="remove the tag (the text starting with !) and write the value")
         return node
 
     return walk(node, 0, node.lc.line + 1 if hasattr(node, "lc") else None, None)
