@@ -105,6 +105,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path,
                         default=Path(tempfile.gettempdir()) / "slapolicy-bench")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-files", action="store_true",
+                        help="skip the Parquet folder and DuckDB file runs")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -135,8 +137,9 @@ def main() -> None:
             folder, info = ba.ensure_dataset(args.cache, n, args.seed, 10.0)
             print(f"\n== {n:,} leads in the month: {info['rows']['leads']:,} leads, "
                   f"{info['rows']['activities']:,} activities", flush=True)
-            for label, data in (("Parquet folder", str(folder)),
-                                ("DuckDB file", str(to_duckdb(folder)))):
+            files = [] if args.no_files else [("Parquet folder", str(folder)),
+                                               ("DuckDB file", str(to_duckdb(folder)))]
+            for label, data in files:
                 fig = run(data, expectations, work / f"{label.split()[0].lower()}-{n}")
                 show(f"{label}", fig)
                 report["runs"][f"{label}/{n}"] = fig

@@ -72,7 +72,11 @@ class PostgresSchema(Place):
         return _builtin("timezone", value, "UTC")
 
     def temp(self, name: str, expr: ir.Table) -> ir.Table:
-        return self.backend.create_table(name, expr, temp=True, overwrite=True)
+        table = self.backend.create_table(name, expr, temp=True, overwrite=True)
+        # Autovacuum never analyzes temporary tables: without statistics the planner takes
+        # them for tiny and joins millions of rows by nested loops.
+        self.backend.raw_sql(f'ANALYZE "{name.replace(chr(34), chr(34) * 2)}"')
+        return table
 
     def empty(self, spec: TableSpec) -> ir.Table:
         import ibis
