@@ -175,8 +175,15 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
                 cell=e.exec_count, ename=e.ename, evalue=e.evalue,
                 hint="read the error above; a policy or data problem names the file to fix",
             ) from None
-        except CellTimeoutError:
+        except CellTimeoutError as e:
             step = current_step(staging) or "rendering the report"
+            if cell_timeout is not None and cell_timeout <= run_limit:  # the nearer limit
+                raise TimeLimitError(
+                    f"a cell of the audit notebook ran past the cell time limit in the step "
+                    f"{step!r} (CellTimeoutError: {e}); the kernel was stopped and nothing was "
+                    "published", step=step, seconds=cell_timeout,
+                    hint="a cell ran past the cell time limit (--cell-timeout, the workspace's "
+                         "limits.cell_seconds): raise the limit or find the slow step") from None
             raise TimeLimitError(
                 f"the audit passed its run time limit of {run_limit:g} s in the step {step!r}; "
                 "the kernel was stopped and nothing was published", step=step,
