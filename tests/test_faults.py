@@ -187,6 +187,7 @@ def test_a_dead_kernel_is_exit_3_with_the_step_named(ws: Path, tmp_path: Path) -
     assert victim.returncode == 3, err
     # (nbclient logs its own line first; the error is ours, with the step it was in)
     assert "\nerror: the audit kernel died in the step '" in "\n" + err
+    assert "ended by SIGKILL: killed from outside" in err
     assert "nothing was published" in err and "Traceback" not in err
     assert out == ""
     assert stray_staging(audits) == [] and not (audits / "company-a" / "2020-01").exists()
@@ -208,6 +209,29 @@ def test_a_clause_that_exits_in_the_kernel_fails_the_audit_with_exit_3(
             "nothing was audited\n") in res.stderr
     assert res.stdout == "" and stray_staging(audits) == []
     assert not (audits / "company-a" / "2020-01").exists()
+
+
+def test_a_kernel_crash_in_native_code_names_the_signal_and_where_it_was(
+        tmp_path: Path) -> None:
+    # A read of address 0 ends the kernel with SIGSEGV, as a native library's bug would.
+    policy = workspace(tmp_path, at_measure="import ctypes; ctypes.string_at(0)")
+    write_suite(tmp_path / "expectations", load_policy(policy))
+    tables = demo.generate(demo.DemoConfig(start="2020-01", months=1, leads_per_month=40))
+    demo.write_duckdb(tables, tmp_path / "demo.duckdb")
+    audits = tmp_path / "audits"
+    res = run("audit", "--policy", str(policy), "--period", "2020-01", "--data",
+              str(tmp_path / "demo.duckdb"), "--audits", str(audits), "--notebook",
+              str(NOTEBOOK))
+    assert res.returncode == 3, res.stderr
+    assert ("the audit kernel died in the step 'measuring clause misbehaving (misbehaving)'"
+            in res.stderr)
+    assert "ended by SIGSEGV: a crash in native code" in res.stderr
+    # The kernel's own Python trace at the crash, from the fault log of this run.
+    trace = res.stderr.split("Fatal Python error: Segmentation fault; the kernel was at "
+                             "(innermost first):\n", 1)[1]
+    assert "/plugins/misbehaving.py\", line " in trace.splitlines()[1]  # (0: ctypes)
+    assert trace.splitlines()[1].endswith(" in measure")
+    assert res.stdout == "" and stray_staging(audits) == []
 
 
 def test_killed_between_publishing_and_recording(ws: Path, tmp_path: Path,

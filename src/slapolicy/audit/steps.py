@@ -25,6 +25,25 @@ STEP_SECONDS_ENV = "SLAPOLICY_STEP_SECONDS"
 RUN_SECONDS_ENV = "SLAPOLICY_RUN_SECONDS"
 DEFAULT_STEP_SECONDS = 1800.0
 DEFAULT_RUN_SECONDS = 4 * 3600.0
+#: Set by the CLI for the audit kernel: where a crash in native code writes the Python
+#: trace of every thread (the kernel's own stderr is not kept).
+FAULT_LOG_ENV = "SLAPOLICY_FAULT_LOG"
+_fault_file: object = None
+
+
+def record_faults() -> None:
+    """Write the trace of a fatal signal (SIGSEGV, SIGABRT, ...) to ``$SLAPOLICY_FAULT_LOG``."""
+    import faulthandler
+
+    global _fault_file
+    path = os.environ.get(FAULT_LOG_ENV)
+    if not path or _fault_file is not None:
+        return
+    try:
+        _fault_file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the process
+    except OSError:
+        return
+    faulthandler.enable(file=_fault_file, all_threads=True)
 
 
 def limit_from_env(name: str, default: float) -> float:
@@ -51,6 +70,8 @@ class Steps:
         self.folder = folder
         self.limit = limit if limit is not None else limit_from_env(STEP_SECONDS_ENV,
                                                                     DEFAULT_STEP_SECONDS)
+        if folder is not None:
+            record_faults()
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:

@@ -19,6 +19,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ KERNEL = "python3"
 IPC_PREFIX = "slapolicy-kernel."
 _IPC = re.compile(r"^slapolicy-kernel\.(?P<pid>[0-9]+)\.[^/]+$")
 _ipc_dir: Path | None = None
+#: The kernel's exit status when it died (negative: the signal that ended it).
+_kernel_status: int | None = None
 STAGING_TAG = ".staging."
 _STAGING = re.compile(r"^\.(?P<name>.+)\.staging\.(?P<pid>[0-9]+)\.[^/]+$")
 _OLD = re.compile(r"^\.(?P<name>.+)\.old$")
@@ -155,7 +159,7 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         # A cell's limit (--cell-timeout) and the run's (--run-limit): the nearer stops it.
         limits = [t for t in (cell_timeout, run_limit) if t is not None and t != float("inf")]
         try:
-            with scrubbed_environ(), steps.step("kernel and notebook"):
+            with scrubbed_environ(), _fault_log(ipc), steps.step("kernel and notebook"):
                 # papermill's bar over the notebook's cells, for a person at a terminal.
                 pm.execute_notebook(
                     str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL,
@@ -192,10 +196,12 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         except DeadKernelError as e:
             step = current_step(staging) or "starting or finishing the notebook"
             raise AuditRunError(
-                f"the audit kernel died in the step {step!r} ({e}); nothing was published",
+                f"the audit kernel died in the step {step!r} ({e}; {_ended(_kernel_status)})"
+                f"{_fault_trace(ipc)}; nothing was published",
                 hint="the kernel process ended without an error of its own: it was killed "
-                     "(out of memory, kill -9) or custom code ended it; see the system log "
-                     "(dmesg) and run again") from None
+                     "(out of memory, kill -9), crashed in native code (where it was is shown "
+                     "above) or custom code ended it; see the system log (dmesg) and run "
+                     "again") from None
         except (OSError, ValueError, RuntimeError) as e:  # no kernel, a broken notebook file
             raise AuditRunError(
                 f"the audit notebook {notebook} could not run: {type(e).__name__}: {e}",
@@ -391,6 +397,58 @@ def cleanup_stale(policy_dir: Path) -> list[Path]:
     return done
 
 
+@contextmanager
+def _fault_log(ipc: Path) -> Iterator[None]:
+    """Have the kernel write a native crash's Python trace to this run's private folder."""
+    from slapolicy.audit.steps import FAULT_LOG_ENV
+
+    global _kernel_status
+    _kernel_status = None
+    saved = os.environ.get(FAULT_LOG_ENV)
+    os.environ[FAULT_LOG_ENV] = str(ipc / "faults.txt")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(FAULT_LOG_ENV, None)
+        else:
+            os.environ[FAULT_LOG_ENV] = saved
+
+
+def _ended(status: int | None) -> str:
+    """How the kernel process ended, in words."""
+    import signal
+
+    if status is None:
+        return "its exit status is unknown"
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        why = {"SIGKILL": ": killed from outside, e.g. by the out-of-memory killer or kill -9",
+               "SIGSEGV": ": a crash in native code", "SIGABRT": ": aborted by native code",
+               "SIGBUS": ": a crash in native code"}.get(name, "")
+        return f"ended by {name}{why}"
+    return f"exit status {status}"
+
+
+def _fault_trace(ipc: Path, frames: int = 8) -> str:
+    """The crashing thread's innermost frames from the kernel's fault log, if it wrote one."""
+    try:
+        text = (ipc / "faults.txt").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = text.splitlines()
+    fatal = next((ln.strip() for ln in lines if ln.startswith("Fatal Python error")), "")
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("Current thread")), None)
+    if start is None:
+        return ""
+    block = [ln for ln in lines[start + 1:start + 1 + frames] if ln.startswith("  File ")]
+    return (f"\n{fatal or 'fatal signal'}; the kernel was at (innermost first):\n"
+            + "\n".join(block))
+
+
 def _ipc_root() -> Path:
     # Short: a socket path must fit in about 100 bytes.
     return Path(tempfile.gettempdir())
@@ -427,6 +485,14 @@ def _local_kernel_manager() -> type:
             folder = _ipc_dir or Path(tempfile.mkdtemp(prefix=f"{IPC_PREFIX}{os.getpid()}.",
                                                        dir=_ipc_root()))
             return str(folder / "k")
+
+        async def is_alive(self) -> bool:  # type: ignore[override]
+            alive: bool = await super().is_alive()
+            process = getattr(self.provisioner, "process", None)
+            if not alive and process is not None:
+                global _kernel_status  # how it ended, for the message (nbclient drops it)
+                _kernel_status = process.poll()
+            return alive
 
     return _Local
 
