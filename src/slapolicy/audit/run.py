@@ -6,7 +6,8 @@ import json
 import logging
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 from slapolicy.audit.history import load_history
@@ -56,6 +57,9 @@ class AuditRequest:
     exceptions: Path | None = None
     audits: Path | None = None
     output: Path | None = None
+    #: Read every row of the event tables, not only the period's window (``audit_window``):
+    #: the same verdicts, slower; for checking that they are the same.
+    read_all: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str) and not read_in_place(self.data):
@@ -115,7 +119,8 @@ def audit_document(doc: PolicyDocument, request: AuditRequest, *,
     with steps.step("reading the data"), clock.step("load"):
         engine = Engine.from_source(
             source, not_after=None if as_of else utc_naive(datetime.now(UTC)),
-            needs=audit_needs(doc, clauses))
+            needs=audit_needs(doc, clauses),
+            window=None if request.read_all else audit_window(doc, clauses, period))
         check_quarantine(engine.load, doc.policy.data.max_quarantined_share)
         ctx = AuditContext.build(doc, period, engine, as_of=as_of)
     folder = request.output or Path(tempfile.mkdtemp(prefix=f"slapolicy-{doc.id}-{period.label}-"))
@@ -189,6 +194,30 @@ def audit_needs(doc: PolicyDocument, clauses: list[Clause]) -> dict[str, frozens
         for table, cols in reads.items():
             needs.setdefault(table, set()).update(cols)
     return {t: frozenset(c) for t, c in needs.items()}
+
+
+#: A day starts within 14 hours of UTC's midnight anywhere: two days before the first
+#: day the clauses look at is before it in every zone.
+WINDOW_MARGIN = timedelta(days=2)
+
+
+def audit_window(doc: PolicyDocument, clauses: list[Clause],
+                 period: Period) -> dict[str, datetime]:
+    """Where each event table is read from for ``period`` (naive UTC): the earliest day
+    any clause reading it looks at (``ClauseKind.reads_since``), less ``WINDOW_MARGIN``."""
+    from slapolicy.engine.sources import WINDOWED
+
+    since: dict[str, date] = {}
+    for clause in clauses:
+        kind = registry.get(clause.kind)
+        params = doc.params_for(clause.id)
+        reads = kind.reads(clause, params)
+        day = kind.reads_since(doc.policy, clause, params, period)
+        for table in WINDOWED if reads is None else reads:
+            if table in WINDOWED:
+                since[table] = min(since.get(table, day), day)
+    return {t: datetime.combine(since.get(t, period.start), dtime()) - WINDOW_MARGIN
+            for t in WINDOWED}
 
 
 def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -96,6 +97,18 @@ class ClauseKind(ABC):
     @abstractmethod
     def measure(self, ctx: AuditContext, clause: Clause, params: Any) -> dict[str, Facts]:
         """Threshold-free facts per check name for ``ctx.period``."""
+
+    def reads_since(self, policy: Policy, clause: Clause, params: Any,
+                    period: Period) -> date:
+        """The earliest day whose events (activities, stage entries, feedback, meetings,
+        web traffic) ``measure`` looks at for ``period``: the audit does not read older ones.
+
+        A subject's whole history is read whenever anything of it happens from this day
+        on (a lead's activities, an opportunity's stages), so this bounds only *events*
+        that belong to no subject in the window. The default is the period's first day; a
+        kind that looks further back (a quarterly slot, a trailing window) must say so.
+        """
+        return period.start
 
     def reads(self, clause: Clause, params: Any) -> dict[str, frozenset[str]] | None:
         """The contract tables and columns ``measure`` reads for this clause and params.

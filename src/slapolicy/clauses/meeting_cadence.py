@@ -100,6 +100,12 @@ class MeetingCadence(ClauseKind):
         minutes = meeting.duration.total_seconds() / 60
         return Threshold(minutes, basis=f"{meeting.id}: {minutes:g} minutes every {meeting.every}")
 
+    def reads_since(self, policy: Policy, clause: Clause, params: MeetingCadenceParams,
+                    period: Period) -> date:
+        # A slot ending in the period can start a quarter (or a week) before it.
+        found = slots(_meeting(policy, params), period, policy.periods.week_starts_on)
+        return min([period.start, *(first for first, _ in found)])
+
     def reads(self, clause: Clause, params: MeetingCadenceParams) -> dict[str, frozenset[str]]:
         # attendees is evidence (max_attendees) even without min_attendees.
         return reads_of(meetings="meeting_id kind started_at duration_minutes attendees")

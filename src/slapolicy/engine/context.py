@@ -68,24 +68,28 @@ class Engine:
 
     @classmethod
     def from_source(cls, source: DataSource, *, not_after: datetime | None = None,
-                    needs: dict[str, frozenset[str]] | None = None) -> Engine:
+                    needs: dict[str, frozenset[str]] | None = None,
+                    window: dict[str, datetime] | None = None) -> Engine:
         """Load ``source``, quarantining rows that break the contract or come after
         ``not_after`` (naive UTC), and check what is left against the contract.
-        ``needs``: the tables and columns the audit reads (see ``sources.load_into``)."""
+        ``needs``: the tables and columns the audit reads; ``window``: where the event
+        tables are read from (see ``sources.load_into``)."""
         import ibis
 
         if source.url is not None:
-            return cls._in_database(source, not_after=not_after, needs=needs)
+            return cls._in_database(source, not_after=not_after, needs=needs, window=window)
         backend = ibis.duckdb.connect()
         bound_memory(backend.con)
-        report = load_into(backend.con, source, not_after=not_after, needs=needs)
+        report = load_into(backend.con, source, not_after=not_after, needs=needs,
+                           window=window)
         engine = cls(backend, source, report)
         engine.validate_contract()
         return engine
 
     @classmethod
     def _in_database(cls, source: DataSource, *, not_after: datetime | None,
-                     needs: dict[str, frozenset[str]] | None) -> Engine:
+                     needs: dict[str, frozenset[str]] | None,
+                     window: dict[str, datetime] | None = None) -> Engine:
         """The contract tables as temporary tables where the data lives (``database``)."""
         import duckdb
 
@@ -93,7 +97,8 @@ class Engine:
 
         place = _place(source)
         report, quarantined = load_in_database(
-            place, declared_zone=source.declared_zone, not_after=not_after, needs=needs)
+            place, declared_zone=source.declared_zone, not_after=not_after, needs=needs,
+            window=window)
         local = duckdb.connect()
         bound_memory(local)
         local.register("_found", quarantined)
@@ -243,6 +248,9 @@ class Engine:
                     if lo is not None and lo == lo:
                         lows.append(lo.to_pydatetime())
                         highs.append(hi.to_pydatetime())
+            if self.load.latest_not_read is not None:  # rows the window left out
+                highs.append(self.load.latest_not_read)
+                lows.append(min(lows, default=self.load.latest_not_read))
             self._bounds = ((min(lows), max(highs)),) if lows else (None,)
         return self._bounds[0]
 

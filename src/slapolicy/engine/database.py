@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from slapolicy.engine.contract import TABLES, ColumnSpec, TableSpec
 from slapolicy.engine.places import Place
-from slapolicy.engine.sources import _ORDER_RULES, _SINGULAR, LoadReport, TableLoad
+from slapolicy.engine.sources import _ORDER_RULES, _SINGULAR, WINDOWED, LoadReport, TableLoad
 from slapolicy.errors import DataSourceError
 
 if TYPE_CHECKING:
@@ -47,12 +47,14 @@ class _Rule:
 
 
 def load_in_database(place: Place, *, declared_zone: str | None, not_after: datetime | None,
-                     needs: dict[str, frozenset[str]] | None) -> tuple[LoadReport, Any]:
+                     needs: dict[str, frozenset[str]] | None,
+                     window: dict[str, datetime] | None = None) -> tuple[LoadReport, Any]:
     """Create the typed contract tables as temporary tables of the place's session.
 
     Returns the load report and the quarantined rows (an Arrow table, small).
-    ``needs`` as in ``sources.load_into``.
+    ``needs`` and ``window`` as in ``sources.load_into``.
     """
+    import ibis
     import pyarrow as pa
 
     con, where = place.backend, place.where
@@ -63,6 +65,7 @@ def load_in_database(place: Place, *, declared_zone: str | None, not_after: date
     unusable: dict[str, str] = {}
     set_aside: dict[str, ir.Table] = {}  # per table, the keys of the rows set aside
     quarantined: list[pa.Table] = []
+    latest_not_read: datetime | None = None
     for spec in TABLES.values():
         optional = needs is not None or not spec.required
         if spec.name not in present:
@@ -87,6 +90,22 @@ def load_in_database(place: Place, *, declared_zone: str | None, not_after: date
             tables[spec.name] = TableLoad(spec.name, where, 0, 0, 0)
             unusable[spec.name] = str(e)
             continue
+        # Duplicates over the whole table, before any window (as the file loader).
+        typed = typed.mutate(_dupn=typed[spec.key[0]].count().over(
+            ibis.window(group_by=[typed[k] for k in spec.key])))
+        since = None if window is None or spec.name not in WINDOWED else window.get(spec.name)
+        not_read = 0
+        if since is not None:
+            inside = _in_window(con, typed, spec, gone, since)
+            newest = _newest(typed, spec, gone, not_after)
+            aggs = {"n": ibis._.count()} | ({} if newest is None else {"latest": newest.max()})
+            row = typed.filter(~inside).aggregate(**aggs).to_pyarrow()
+            not_read = int(row["n"][0].as_py())
+            latest = row["latest"][0].as_py() if newest is not None else None
+            if latest is not None:
+                latest = latest.replace(tzinfo=None)
+                latest_not_read = max(latest, latest_not_read or latest)
+            typed = typed.filter(inside)
         typed = _with_parents(con, typed, spec, loaded)
         rules = _rules(con, typed, spec, gone, not_after, loaded, set_aside)
         sound = ~_any([r.when for r in rules if not r.across])
@@ -107,7 +126,8 @@ def load_in_database(place: Place, *, declared_zone: str | None, not_after: date
         counts = flagged.aggregate(read=flagged.count(),
                                    bad=flagged._bad.ifelse(1, 0).sum()).to_pyarrow()
         read, n_bad = int(counts["read"][0].as_py()), int(counts["bad"][0].as_py() or 0)
-        tables[spec.name] = TableLoad(spec.name, where, read, read - n_bad, n_bad)
+        tables[spec.name] = TableLoad(spec.name, where, read, read - n_bad, n_bad, not_read,
+                                      since)
         if gone:
             lacking = tuple(c for c in gone if wanted is not None and c in wanted)
             if lacking:
@@ -120,7 +140,48 @@ def load_in_database(place: Place, *, declared_zone: str | None, not_after: date
     reasons: dict[str, int] = {}
     for t, r in zip(q.column("table").to_pylist(), q.column("reason").to_pylist(), strict=True):
         reasons[f"{t}: {r}"] = reasons.get(f"{t}: {r}", 0) + 1
-    return LoadReport(tables, reasons, missing, absent, unusable), q
+    return LoadReport(tables, reasons, missing, absent, unusable, latest_not_read), q
+
+
+def _in_window(con: ibis.BaseBackend, t: ir.Table, spec: TableSpec, gone: list[str],
+               since: datetime) -> Any:
+    """The row is in the window from ``since``, as ``sources._in_window`` states it."""
+    import ibis
+
+    recent, unreadable = [], []
+    for c in spec.columns:
+        if c.type not in ("timestamp", "date") or c.name in gone:
+            continue
+        bound = ibis.timestamp(since) if c.type == "timestamp" else ibis.date(since.date())
+        recent.append(t[c.name] >= bound)
+        # Types come from the database: a NULL is a value left out, never an unreadable one.
+        if not c.nullable:
+            unreadable.append(t[c.name].isnull())
+    inside = _any(recent)
+    read = inside | _any(unreadable)
+    link = WINDOWED.get(spec.name)
+    if link is None:
+        return read
+    col, parent = link
+    p = con.table(parent)
+    stamps = [p[c.name] >= ibis.timestamp(since) for c in TABLES[parent].columns
+              if c.type == "timestamp"]
+    active = p.filter(_any(stamps))[col]
+    events = t.filter(inside)[col]
+    return read | t[col].isin(active).fill_null(False) | t[col].isin(events).fill_null(False)
+
+
+def _newest(t: ir.Table, spec: TableSpec, gone: list[str], not_after: datetime | None) -> Any:
+    """The row's latest instant (at most ``not_after``), for the default as-of."""
+    import ibis
+
+    stamps = [t[c.name] for c in spec.columns if c.type == "timestamp" and c.name not in gone]
+    if not stamps:
+        return None
+    newest = stamps[0] if len(stamps) == 1 else ibis.greatest(*stamps)
+    if not_after is not None:
+        newest = (newest <= ibis.timestamp(not_after.replace(tzinfo=None))).ifelse(newest, None)
+    return newest
 
 
 def _typed(place: Place, spec: TableSpec, zone: str | None,
@@ -242,10 +303,9 @@ def _rules(con: ibis.BaseBackend, t: ir.Table, spec: TableSpec, gone: list[str],
                              v < c.min_value))
     # Across rows and tables.
     keys = list(spec.key)
-    win = ibis.window(group_by=[t[k] for k in keys])
     out.append(_Rule(",".join(keys), _key(t, spec),
                      "duplicate key (every row with it is set aside)",
-                     t[keys[0]].count().over(win) > 1, across=True))
+                     t._dupn > 1, across=True))
     for col, other, _other_col in spec.references:
         if col in gone or (other not in loaded and other != spec.name):
             continue

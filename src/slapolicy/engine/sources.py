@@ -125,10 +125,18 @@ class TableLoad:
     read: int
     used: int
     quarantined: int
+    #: Rows of the source older than the period's window (``WINDOWED``): not read at all.
+    not_read: int = 0
+    #: The window's first instant (naive UTC), for a table read from a window.
+    read_from: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.where, "read": self.read, "used": self.used,
-                "quarantined": self.quarantined}
+        out: dict[str, Any] = {"source": self.where, "read": self.read, "used": self.used,
+                               "quarantined": self.quarantined}
+        if self.read_from is not None:
+            out["read_from"] = self.read_from.isoformat() + "Z"
+            out["not_read"] = self.not_read
+        return out
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,9 @@ class LoadReport:
     absent: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Tables that exist but cannot be read (loaded empty), with the reason.
     unusable: dict[str, str] = field(default_factory=dict)
+    #: The latest instant of the rows left out by the window (they still count for the
+    #: default as-of, the data's latest instant, so that the window never moves it).
+    latest_not_read: datetime | None = None
 
     def unusable_for(self, reads: dict[str, frozenset[str]] | None) -> list[str]:
         """Why the tables of ``reads`` (None: every table) that cannot be read are unusable."""
@@ -171,6 +182,16 @@ class LoadReport:
 
 
 QUARANTINE = "_quarantine"
+#: Event tables an audit reads from a window before its period (``Window``): table ->
+#: (the subject column, its table) whose whole history is read when anything of the
+#: subject happens in the window; None: the events stand alone.
+WINDOWED: dict[str, tuple[str, str] | None] = {
+    "activities": ("lead_id", "leads"),
+    "opportunity_stages": ("opportunity_id", "opportunities"),
+    "feedback": None,
+    "meetings": None,
+    "web_traffic": None,
+}
 #: ``spark:/path/to/folder``: Parquet files read in place by a Spark session.
 SPARK = "spark:"
 
@@ -184,7 +205,8 @@ SLA_FOLDER = "sla"
 
 def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
               not_after: datetime | None = None,
-              needs: dict[str, frozenset[str]] | None = None) -> LoadReport:
+              needs: dict[str, frozenset[str]] | None = None,
+              window: dict[str, datetime] | None = None) -> LoadReport:
     """Create one typed table per contract table in ``con`` (an in-memory database).
 
     Rows that break the contract go to ``_quarantine`` instead; so do rows with an
@@ -195,6 +217,14 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
     required table must exist). A table or column it does not name may be absent and is
     loaded empty or as NULL; one it names that is absent is reported in ``missing``, so
     that only the clauses reading it are not measured.
+
+    ``window`` (table -> first instant, naive UTC; None: everything) reads each
+    ``WINDOWED`` table from that instant on: a row is read when one of its instants is
+    in the window, or its subject (a lead, an opportunity) has anything in the window
+    (its own instants, or any of its rows in this table), or an instant of it cannot be
+    read (to be set aside). People, leads and opportunities are always read whole: they
+    are the subjects and what every reference is checked against. Duplicate keys are
+    found over the whole table, so a row is set aside exactly as a whole read would.
     """
     con.execute("SET TimeZone='UTC'")
     con.execute(f"CREATE OR REPLACE TABLE {QUARANTINE} (\"table\" VARCHAR, \"row\" BIGINT, "
@@ -213,6 +243,7 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
     absent: dict[str, tuple[str, ...]] = {}
     unusable: dict[str, str] = {}
     mapped: dict[str, tuple[str, str]] = {}
+    latest_not_read: datetime | None = None
     if source.mapping is not None:
         from slapolicy.engine.mappings import load_mapping, mapped_relations
 
@@ -232,15 +263,18 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
             raw, where = found
             wanted = None if needs is None else needs.get(spec.name, frozenset())
             loaded = frozenset(n for n, t in tables.items() if t.where is not None)
+            since = None if window is None else window.get(spec.name)
             try:
-                tables[spec.name], gone = _create_typed(con, source, spec, raw, where,
-                                                        not_after, wanted, loaded)
+                tables[spec.name], gone, latest = _create_typed(
+                    con, source, spec, raw, where, not_after, wanted, loaded, since)
+                if latest is not None:
+                    latest_not_read = max(latest, latest_not_read or latest)
             except DataSourceError as e:
                 if needs is None:
                     raise
                 # One unreadable table errs only the clauses that read it (its reason
                 # goes with them); the rest of the audit goes on.
-                for temp in ("_raw", "_typed"):
+                for temp in ("_raw", "_typed", "_dups"):
                     con.execute(f"DROP TABLE IF EXISTS {temp}")
                 _create_empty(con, spec)
                 tables[spec.name] = TableLoad(spec.name, where, 0, 0, 0)
@@ -258,7 +292,7 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
     reasons = dict(con.execute(
         f"SELECT \"table\" || ': ' || reason, count(*) FROM {QUARANTINE} GROUP BY 1").fetchall())
     return LoadReport(tables, {k: int(v) for k, v in reasons.items()}, missing, absent,
-                      unusable)
+                      unusable, latest_not_read)
 
 
 def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,
@@ -312,18 +346,14 @@ def _create_empty(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: TableSpec,
                   raw: str, where: str, not_after: datetime | None,
                   wanted: frozenset[str] | None = None,
-                  loaded: frozenset[str] = frozenset(TABLES)) -> tuple[TableLoad, list[str]]:
-    """Type the table into the engine; returns its counts and the columns it lacks (which
-    are loaded as NULL and exempt from the row rules: only ``wanted=None`` refuses them)."""
+                  loaded: frozenset[str] = frozenset(TABLES),
+                  since: datetime | None = None,
+                  ) -> tuple[TableLoad, list[str], datetime | None]:
+    """Type the table into the engine; returns its counts, the columns it lacks (which
+    are loaded as NULL and exempt from the row rules: only ``wanted=None`` refuses them)
+    and, for a window (``since``), the latest instant of the rows it left out."""
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _raw AS "
-            f"SELECT *, row_number() OVER () AS _row FROM {raw}"
-        )
-        types = dict(con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = '_raw'"
-        ).fetchall())
+        types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()}
     except DataSourceError:
         raise
     except Exception as e:
@@ -339,18 +369,47 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
         )
     is_csv = where.endswith(".csv")
     present = [c for c in spec.columns if c.name not in missing]
-    for c in present:
-        if c.type == "timestamp" and source.declared_zone is None:
-            _refuse_naive(con, c, types[c.name], where, spec)
     exprs = {c.name: _typed_expr(c, types[c.name], source) for c in present}
     exprs.update({name: f"CAST(NULL AS {_SQL_TYPES[spec.column(name).type]})"
                   for name in missing})
+    # Duplicate keys over the whole table, the window or not (a copy outside it still
+    # makes the key ambiguous).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT {_key_text(spec, exprs)} AS k "
+                f"FROM {raw} GROUP BY ALL HAVING count(*) > 1")
+    numbered = f"(SELECT *, row_number() OVER () AS _row FROM {raw})"
+    latest, not_read = None, 0
+    try:
+        if since is None or spec.name not in WINDOWED:
+            since = None
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {numbered}")
+        else:
+            inside = _in_window(spec, exprs, types, raw, since)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {numbered} "
+                        f"WHERE {inside}")
+            stamps = [exprs[c.name] for c in present if c.type == "timestamp"]
+            newest = (f"greatest({', '.join(stamps)})" if len(stamps) > 1
+                      else stamps[0] if stamps else "CAST(NULL AS TIMESTAMP)")
+            if not_after is not None:
+                limit = not_after.strftime("%Y-%m-%d %H:%M:%S.%f")
+                newest = f"CASE WHEN {newest} <= TIMESTAMP '{limit}' THEN {newest} END"
+            ((not_read, latest),) = con.execute(
+                f"SELECT count(*), max({newest}) FROM {raw} WHERE NOT ({inside})").fetchall()
+    except Exception as e:
+        raise DataSourceError(f"cannot read the table: {e}", source=where, table=spec.name,
+                              hint="check the file is valid CSV (with a header) or Parquet") from e
+    for c in present:
+        if c.type == "timestamp" and source.declared_zone is None:
+            _refuse_naive(con, c, types[c.name], where, spec)
     problems = [p for c in present for p in _problems(c, exprs[c.name])]
     select = ", ".join(f'{exprs[c.name]} AS "{c.name}"' for c in spec.columns)
     listed = "[" + ", ".join(problems) + "]" if problems else "[]"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT _row, {select}, "
                 f"list_filter({listed}, lambda p: p IS NOT NULL) AS _problems FROM _raw")
     con.execute("DROP TABLE _raw")  # one copy of a big table at a time
+    con.execute("CREATE OR REPLACE TEMP TABLE _typed AS SELECT *, "
+                f"{_key_text(spec, {k: f'{chr(34)}{k}{chr(34)}' for k in spec.key})} "
+                "IN (SELECT k FROM _dups) AS _dup FROM _typed")
+    con.execute("DROP TABLE _dups")
     _flag_rows(con, spec, not_after, loaded)
     key = " || '/' || ".join(f"coalesce(CAST(\"{k}\" AS VARCHAR), '')" for k in spec.key)
     location = ("'line ' || CAST(_row + 1 AS VARCHAR)" if is_csv
@@ -366,7 +425,44 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
     ((read, bad),) = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE len(_problems) > 0) FROM _typed").fetchall()
     con.execute("DROP TABLE _typed")
-    return TableLoad(spec.name, where, int(read), int(read) - int(bad), int(bad)), missing
+    return (TableLoad(spec.name, where, int(read), int(read) - int(bad), int(bad),
+                      int(not_read), since), missing, latest)
+
+
+def _key_text(spec: TableSpec, exprs: dict[str, str]) -> str:
+    """The key as one text (a NULL part kept apart from any value), for duplicates."""
+    return " || chr(31) || ".join(f"coalesce(CAST(({exprs[k]}) AS VARCHAR), chr(30))"
+                                  for k in spec.key)
+
+
+def _in_window(spec: TableSpec, exprs: dict[str, str], types: dict[str, str], raw: str,
+               since: datetime) -> str:
+    """SQL: the row is in the window from ``since`` (see ``load_into``), never NULL."""
+    at = since.strftime("%Y-%m-%d %H:%M:%S.%f")
+    recent: list[str] = []
+    unreadable: list[str] = []
+    for c in spec.columns:
+        if c.type not in ("timestamp", "date") or c.name not in types:
+            continue
+        bound = f"TIMESTAMP '{at}'" if c.type == "timestamp" else f"DATE '{at[:10]}'"
+        given = f"trim(CAST(\"{c.name}\" AS VARCHAR)) <> ''"
+        recent.append(f"coalesce(({exprs[c.name]}) >= {bound}, false)")
+        # An instant that cannot be read, or a required one left out, is read: to be
+        # set aside with its reason, not passed over.
+        unreadable.append(f"(({exprs[c.name]}) IS NULL AND "
+                          + (f"coalesce({given}, false))" if c.nullable else "true)"))
+    inside = " OR ".join(recent) or "false"
+    read = f"({inside} OR {' OR '.join(unreadable) or 'false'})"
+    link = WINDOWED.get(spec.name)
+    if link is None:
+        return read
+    col, parent = link
+    subject = exprs[col]
+    stamps = [f'"{c.name}" >= TIMESTAMP \'{at}\'' for c in TABLES[parent].columns
+              if c.type == "timestamp"]
+    return (f"({read} OR coalesce(({subject}) IN (SELECT \"{col}\" FROM \"{parent}\" "
+            f"WHERE {' OR '.join(stamps)}), false) OR coalesce(({subject}) IN "
+            f"(SELECT {subject} FROM {raw} WHERE {inside}), false))")
 
 
 def _problem(cond: str, column: str, value: str, reason: str) -> str:
@@ -401,8 +497,7 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec,
                not_after: datetime | None, loaded: frozenset[str]) -> None:
     """Row rules across columns and tables: keys, references, instants in order."""
     clean = "len(_problems) = 0"
-    keys = ", ".join(f'"{k}"' for k in spec.key)
-    rules: list[str] = [_problem(f"count(*) OVER (PARTITION BY {keys}) > 1", ",".join(spec.key),
+    rules: list[str] = [_problem("_dup", ",".join(spec.key),
                                  " || '/' || ".join(f'CAST("{k}" AS VARCHAR)' for k in spec.key),
                                  "'duplicate key (every row with it is set aside)'")]
     for col, other, other_col in spec.references:
