@@ -72,6 +72,14 @@ def test_a_windowed_audit_gives_the_same_results_and_breaches_as_reading_everyth
     if period == "2020-06":
         assert tables["activities"]["not_read"] > tables["activities"]["read"] // 4
     assert left_out > 0
+    # The audit page says so: a column of the rows not read, and from when.
+    from slapolicy.report import render_report
+
+    html = render_report(part, load_policy(POLICY)).html
+    assert "<th>Older, not read</th>" in html
+    first = min(tables[n]["read_from"] for n in WINDOWED)[:10]
+    assert f"<p>Events before {first} (activities," in html
+    assert f'<td class="num">{tables["activities"]["not_read"]:,}</td></tr>' in html
 
 
 def test_the_window_starts_two_days_before_the_earliest_day_a_clause_looks_at() -> None:

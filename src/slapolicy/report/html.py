@@ -480,12 +480,16 @@ def _data(data: ReportData, f: Formatter) -> str:
     rows = "".join(
         f"<tr><td>{e(name)}</td><td class=\"num\">{f.integer(t['read'])}</td>"
         f"<td class=\"num\">{f.integer(t['used'])}</td>"
-        f"<td class=\"num\">{f.integer(t['quarantined'])}</td></tr>"
+        f"<td class=\"num\">{f.integer(t['quarantined'])}</td>"
+        f"<td class=\"num\">{f.integer(t['not_read']) if 'not_read' in t else ''}</td></tr>"
         for name, t in sorted(tables.items()) if t.get("source"))
     if not rows:
         return ""
     head = "".join(f"<th>{e(f.t(k))}</th>" for k in
-                   ("col.table", "col.read", "col.used", "col.quarantined"))
+                   ("col.table", "col.read", "col.used", "col.quarantined", "col.not_read"))
+    starts = sorted({t["read_from"] for t in tables.values()
+                     if t.get("source") and t.get("read_from")})
+    window = (f"<p>{e(f.t('window.note', date=starts[0][:10]))}</p>" if starts else "")
     reasons = r.data.get("quarantine_reasons") or {}
     why = (f"<p>{e(f.t('quarantine.none'))}</p>" if not reasons else
            f"<p>{e(f.t('quarantine.some'))} <a href=\"quarantine.csv\">quarantine.csv</a></p><ul>"
@@ -493,7 +497,7 @@ def _data(data: ReportData, f: Formatter) -> str:
            + "</ul>")
     return (f'<section id="data"><h2>{e(f.t("data_quality"))}</h2><div class="wrap">'
             f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
-            f"</div>{why}</section>")
+            f"</div>{window}{why}</section>")
 
 
 def _footer(data: ReportData, f: Formatter) -> str:
