@@ -47,6 +47,24 @@ def test_a_hubspot_export_is_audited_through_its_mapping(hubspot: Path) -> None:
     for name, counts in tables.items():
         assert counts["read"] == counts["used"] + counts["quarantined"], name
     assert tables["leads"]["read"] == 4  # contacts.csv holds four contacts
+    # No export row leaves uncounted: the rows the mapping's rules leave out, by file
+    # (hand-counted: a call with no owner and one with no contact; an incoming e-mail).
+    left = {tuple(s["files"]): (s["rows"], s["kept"], s["left_out"])
+            for s in result.data["left_out_by_mapping"]["activities"]}
+    assert left == {("calls.csv",): (4, 2, 2), ("emails.csv",): (3, 2, 1),
+                    ("meetings.csv",): (2, 2, 0)}
+    emails = next(s for s in result.data["left_out_by_mapping"]["activities"]
+                  if s["files"] == ["emails.csv"])
+    assert emails["rules"] == [
+        "tables.activities.where: \"Associated Contact IDs\" IS NOT NULL AND hubspot_owner_id "
+        "IS NOT NULL", "tables.activities.union.emails.where: hs_email_direction = 'EMAIL'"]
+    from slapolicy.report import render_report
+
+    html = render_report(result, doc).html
+    assert ("<li>activities: emails.csv: 1 / 3 (tables.activities.where: &quot;Associated "
+            "Contact IDs&quot; IS NOT NULL AND hubspot_owner_id IS NOT NULL; "
+            "tables.activities.union.emails.where: hs_email_direction = &#x27;EMAIL&#x27;)</li>"
+            ) in html
     (clause,) = result.clauses
     # Hand-computed from the fixtures, New York business hours 9-17:
     # 501 notified Mon 2 Mar 09:35 EST, called 09:40: 5 minutes;

@@ -604,6 +604,34 @@ def mapped_relations(con: duckdb.DuckDBPyConnection, folder: Path,
     return out
 
 
+def left_out_by_mapping(con: duckdb.DuckDBPyConnection, folder: Path,
+                       mapping: Mapping) -> dict[str, list[dict[str, Any]]]:
+    """Per contract table, each export source the mapping filters (its ``where:`` rules):
+    the export's rows, and how many the rules keep (before an expression such as
+    ``unnest`` makes several contract rows of one). Run after :func:`mapped_relations`
+    has checked the export, so that no export row leaves the audit uncounted."""
+    folder = Path(folder)
+    listing = sorted(p.name for p in folder.iterdir() if p.is_file())
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table, sources in _plan(mapping).items():
+        for sp in sources:
+            if not sp.wheres:
+                continue
+            main = _match(mapping, folder, listing, sp.file, (*sp.loc, "file"), table)
+            looked = {lp.alias: _match(mapping, folder, listing, lp.spec.file,
+                                       (*lp.loc, "file"), table) for lp in sp.lookups}
+            keep = " AND ".join(_wrap(w) for w, _ in sp.wheres)
+            row = con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE {_P}keep) FROM (SELECT {keep} AS "
+                f"{_P}keep FROM {_joined_sql(sp, main, looked)})").fetchone()
+            rows, kept = (int(row[0]), int(row[1])) if row else (0, 0)
+            out.setdefault(table, []).append({
+                "files": [f.name for f in main], "rows": rows, "kept": kept,
+                "left_out": rows - kept,
+                "rules": [f"{_fmt(loc)}: {' '.join(w.split())}" for w, loc in sp.wheres]})
+    return out
+
+
 def _match(mapping: Mapping, folder: Path, listing: list[str], pattern: str, loc: Loc,
            table: str) -> list[Path]:
     found = [n for n in listing if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
@@ -823,6 +851,7 @@ __all__ = [
     "Mapping",
     "Source",
     "TableMapping",
+    "left_out_by_mapping",
     "load_mapping",
     "mapped_relations",
     "parse_mapping",

@@ -154,6 +154,8 @@ class LoadReport:
     #: The latest instant of the rows left out by the window (they still count for the
     #: default as-of, the data's latest instant, so that the window never moves it).
     latest_not_read: datetime | None = None
+    #: Per table, the export rows a CRM mapping's ``where:`` rules leave out, by source.
+    left_out_by_mapping: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def unusable_for(self, reads: dict[str, frozenset[str]] | None) -> list[str]:
         """Why the tables of ``reads`` (None: every table) that cannot be read are unusable."""
@@ -178,7 +180,9 @@ class LoadReport:
                 "quarantine_reasons": dict(sorted(self.reasons.items())),
                 "missing": {t: list(c) for t, c in sorted(self.missing.items())},
                 "absent": {t: list(c) for t, c in sorted(self.absent.items())},
-                "unusable": dict(sorted(self.unusable.items()))}
+                "unusable": dict(sorted(self.unusable.items())),
+                **({"left_out_by_mapping": dict(sorted(self.left_out_by_mapping.items()))}
+                   if self.left_out_by_mapping else {})}
 
 
 QUARANTINE = "_quarantine"
@@ -243,12 +247,14 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
     absent: dict[str, tuple[str, ...]] = {}
     unusable: dict[str, str] = {}
     mapped: dict[str, tuple[str, str]] = {}
+    filtered: dict[str, list[dict[str, Any]]] = {}
     latest_not_read: datetime | None = None
     if source.mapping is not None:
-        from slapolicy.engine.mappings import load_mapping, mapped_relations
+        from slapolicy.engine.mappings import left_out_by_mapping, load_mapping, mapped_relations
 
         mapping = load_mapping(source.mapping)
         mapped = mapped_relations(con, source.location, mapping)
+        filtered = left_out_by_mapping(con, source.location, mapping)
     try:
         for spec in TABLES.values():
             # Tables the mapping does not provide are read as <table>.csv/.parquet there.
@@ -292,7 +298,7 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
     reasons = dict(con.execute(
         f"SELECT \"table\" || ': ' || reason, count(*) FROM {QUARANTINE} GROUP BY 1").fetchall())
     return LoadReport(tables, {k: int(v) for k, v in reasons.items()}, missing, absent,
-                      unusable, latest_not_read)
+                      unusable, latest_not_read, filtered)
 
 
 def _raw_relation(con: duckdb.DuckDBPyConnection, source: DataSource,

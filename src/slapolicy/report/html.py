@@ -495,9 +495,15 @@ def _data(data: ReportData, f: Formatter) -> str:
            f"<p>{e(f.t('quarantine.some'))} <a href=\"quarantine.csv\">quarantine.csv</a></p><ul>"
            + "".join(f"<li>{e(k)}: {f.integer(n)}</li>" for k, n in sorted(reasons.items()))
            + "</ul>")
+    left = r.data.get("left_out_by_mapping") or {}
+    filtered = "" if not left else (
+        f"<p>{e(f.t('mapping.left_out'))}</p><ul>" + "".join(
+            f"<li>{e(table)}: {e(', '.join(s['files']))}: {f.integer(s['left_out'])} / "
+            f"{f.integer(s['rows'])} ({e('; '.join(s['rules']))})</li>"
+            for table, sources in sorted(left.items()) for s in sources) + "</ul>")
     return (f'<section id="data"><h2>{e(f.t("data_quality"))}</h2><div class="wrap">'
             f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
-            f"</div>{window}{why}</section>")
+            f"</div>{window}{filtered}{why}</section>")
 
 
 def _footer(data: ReportData, f: Formatter) -> str:
