@@ -82,3 +82,20 @@ def test_a_mapping_needs_a_folder(tmp_path: Path) -> None:
         audit_document(policy_with(SPEED), AuditRequest(
             POLICY, "2020-03", FIXTURES / "hubspot" / "contacts.csv", mapping="hubspot"),
             compiled=False)
+
+
+def test_check_data_counts_the_export_rows_a_mapping_leaves_out(hubspot: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    res = subprocess.run([sys.executable, "-c", "from slapolicy.cli.main import main; main()",
+                          "check-data", "--policy", str(POLICY), "--data", str(hubspot),
+                          "--mapping", "hubspot", "--data-zone", "UTC"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "Traceback" not in res.stderr, res.stderr
+    assert ("activities: the mapping's rules leave out 2 of 4 rows of calls.csv "
+            "(tables.activities.where: \"Associated Contact IDs\" IS NOT NULL AND "
+            "hubspot_owner_id IS NOT NULL)\n") in res.stdout
+    assert "activities: the mapping's rules leave out 1 of 3 rows of emails.csv (" in res.stdout

@@ -50,6 +50,11 @@ class DataCheck:
             out.append(f"{line} ({t.where})")
         for reason, n in sorted(self.load.reasons.items(), key=lambda kv: (-kv[1], kv[0])):
             out.append(f"set aside: {reason} ({n:,} row(s))")
+        for table, sources in sorted(self.load.left_out_by_mapping.items()):
+            for src in sources:
+                out.append(f"{table}: the mapping's rules leave out {src['left_out']:,} of "
+                           f"{src['rows']:,} rows of {', '.join(src['files'])} "
+                           f"({'; '.join(src['rules'])})")
         for table, why in sorted(self.load.unusable.items()):
             out.append(f"{table}: cannot be read: {why}")
         for clause, why in sorted(self.unmeasurable.items()):
