@@ -7,7 +7,9 @@ import sys
 
 SCRIPT = """
 import sys
-import slapolicy, great_expectations, nbformat, jsonschema
+import slapolicy.cli.main
+from slapolicy.engine.expectations import expectation_config
+import great_expectations, nbformat, jsonschema
 stand_in = sys.modules["rfc3987_syntax"]
 print("deferred", getattr(stand_in, "__file__", None) is None)
 checker = jsonschema.Draft7Validator.FORMAT_CHECKER

@@ -14,10 +14,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from slapolicy._deferred import defer_slow_imports
-
-defer_slow_imports()
-
 if TYPE_CHECKING:
     from slapolicy.audit.judging import Rejudged, rejudge
     from slapolicy.audit.results import AuditResult, Breach, ClauseResult

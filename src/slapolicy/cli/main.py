@@ -27,6 +27,7 @@ from slapolicy.cli.support import (
     scheduler_options,
 )
 from slapolicy.cli.trail import time_limit_options
+from slapolicy.engine.deferred import defer_slow_imports
 from slapolicy.errors import (
     EXIT_CLEAN,
     EXIT_FINDINGS,
@@ -34,6 +35,9 @@ from slapolicy.errors import (
     exit_code_for,
     outcome_exit_code,
 )
+
+# Before papermill's nbformat imports jsonschema (engine.deferred says why).
+defer_slow_imports()
 
 
 def _fail(err: SlapolicyError) -> NoReturn:

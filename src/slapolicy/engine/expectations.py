@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=1)
 def _context() -> Any:
+    from slapolicy.engine.deferred import defer_slow_imports
+
+    defer_slow_imports()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -64,6 +67,9 @@ def suite_json(name: str, expectations: list[dict[str, Any]], meta: dict[str, An
 
 def validate(frame: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
     """Run one expectation on ``frame``; return success and GE's counts."""
+    from slapolicy.engine.deferred import defer_slow_imports
+
+    defer_slow_imports()
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,

@@ -280,7 +280,7 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
                     raise
                 # One unreadable table errs only the clauses that read it (its reason
                 # goes with them); the rest of the audit goes on.
-                for temp in ("_raw", "_typed", "_dups"):
+                for temp in ("_raw", "_typed", "_dups", "_active"):
                     con.execute(f"DROP TABLE IF EXISTS {temp}")
                 _create_empty(con, spec)
                 tables[spec.name] = TableLoad(spec.name, where, 0, 0, 0)
@@ -389,17 +389,22 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
             since = None
             con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {numbered}")
         else:
-            inside = _in_window(spec, exprs, types, raw, since)
+            inside = _in_window(con, spec, exprs, types, raw, since)
             con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {numbered} "
                         f"WHERE {inside}")
             stamps = [exprs[c.name] for c in present if c.type == "timestamp"]
-            newest = (f"greatest({', '.join(stamps)})" if len(stamps) > 1
-                      else stamps[0] if stamps else "CAST(NULL AS TIMESTAMP)")
-            if not_after is not None:
+            if not_after is None:  # a given as-of: only the count is needed (no scan)
+                ((total,),) = con.execute(f"SELECT count(*) FROM {raw}").fetchall()
+                ((kept,),) = con.execute("SELECT count(*) FROM _raw").fetchall()
+                not_read = int(total) - int(kept)
+            else:  # the default as-of, the data's latest instant, counts the rows left out
                 limit = not_after.strftime("%Y-%m-%d %H:%M:%S.%f")
+                newest = (f"greatest({', '.join(stamps)})" if len(stamps) > 1
+                          else stamps[0] if stamps else "CAST(NULL AS TIMESTAMP)")
                 newest = f"CASE WHEN {newest} <= TIMESTAMP '{limit}' THEN {newest} END"
-            ((not_read, latest),) = con.execute(
-                f"SELECT count(*), max({newest}) FROM {raw} WHERE NOT ({inside})").fetchall()
+                ((not_read, latest),) = con.execute(
+                    f"SELECT count(*), max({newest}) FROM {raw} WHERE NOT ({inside})").fetchall()
+            con.execute("DROP TABLE IF EXISTS _active")
     except Exception as e:
         raise DataSourceError(f"cannot read the table: {e}", source=where, table=spec.name,
                               hint="check the file is valid CSV (with a header) or Parquet") from e
@@ -410,11 +415,9 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
     select = ", ".join(f'{exprs[c.name]} AS "{c.name}"' for c in spec.columns)
     listed = "[" + ", ".join(problems) + "]" if problems else "[]"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT _row, {select}, "
-                f"list_filter({listed}, lambda p: p IS NOT NULL) AS _problems FROM _raw")
+                f"list_filter({listed}, lambda p: p IS NOT NULL) AS _problems, "
+                f"{_key_text(spec, exprs)} IN (SELECT k FROM _dups) AS _dup FROM _raw")
     con.execute("DROP TABLE _raw")  # one copy of a big table at a time
-    con.execute("CREATE OR REPLACE TEMP TABLE _typed AS SELECT *, "
-                f"{_key_text(spec, {k: f'{chr(34)}{k}{chr(34)}' for k in spec.key})} "
-                "IN (SELECT k FROM _dups) AS _dup FROM _typed")
     con.execute("DROP TABLE _dups")
     _flag_rows(con, spec, not_after, loaded)
     key = " || '/' || ".join(f"coalesce(CAST(\"{k}\" AS VARCHAR), '')" for k in spec.key)
@@ -441,9 +444,10 @@ def _key_text(spec: TableSpec, exprs: dict[str, str]) -> str:
                                   for k in spec.key)
 
 
-def _in_window(spec: TableSpec, exprs: dict[str, str], types: dict[str, str], raw: str,
-               since: datetime) -> str:
-    """SQL: the row is in the window from ``since`` (see ``load_into``), never NULL."""
+def _in_window(con: duckdb.DuckDBPyConnection, spec: TableSpec, exprs: dict[str, str],
+               types: dict[str, str], raw: str, since: datetime) -> str:
+    """SQL: the row is in the window from ``since`` (see ``load_into``), never NULL. The
+    subjects active in the window go to the temporary table ``_active`` first."""
     at = since.strftime("%Y-%m-%d %H:%M:%S.%f")
     recent: list[str] = []
     unreadable: list[str] = []
@@ -466,9 +470,11 @@ def _in_window(spec: TableSpec, exprs: dict[str, str], types: dict[str, str], ra
     subject = exprs[col]
     stamps = [f'"{c.name}" >= TIMESTAMP \'{at}\'' for c in TABLES[parent].columns
               if c.type == "timestamp"]
-    return (f"({read} OR coalesce(({subject}) IN (SELECT \"{col}\" FROM \"{parent}\" "
-            f"WHERE {' OR '.join(stamps)}), false) OR coalesce(({subject}) IN "
-            f"(SELECT {subject} FROM {raw} WHERE {inside}), false))")
+    # Once, as a table: in the predicate, each subquery would scan the source again.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _active AS SELECT \"{col}\" AS k FROM "
+                f"\"{parent}\" WHERE {' OR '.join(stamps)} UNION SELECT {subject} FROM {raw} "
+                f"WHERE {inside}")
+    return f"({read} OR coalesce(({subject}) IN (SELECT k FROM _active), false))"
 
 
 def _problem(cond: str, column: str, value: str, reason: str) -> str:
