@@ -256,9 +256,7 @@ CASES: list[Case] = [
     Case("meetings-file-empty", files={"meetings": ""},
          error="{folder}/meetings.csv: meetings: missing column(s) meeting_id, kind, "
                "started_at, duration_minutes, attendees\n"
-               "  fix: add them; docs/data-contract.md lists every column and its type",
-         xfail="an empty file (0 bytes) is reported as missing only its first column, "
-               "meeting_id: the loader reads the absent header as one column"),
+               "  fix: add them; docs/data-contract.md lists every column and its type"),
     Case("meetings-file-missing", files={"meetings": None},
          error="{folder}: meetings: no meetings.csv or meetings.parquet (found: activities.csv, "
                "feedback.csv, leads.csv, opportunities.csv, opportunity_stages.csv, "

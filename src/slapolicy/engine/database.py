@@ -193,8 +193,9 @@ def _typed(place: Place, spec: TableSpec, zone: str | None,
     types = raw.schema()
     gone = [c.name for c in spec.columns if c.name not in types]
     key_missing = [k for k in spec.key if k in gone]
-    refused = key_missing or [c for c in gone if not spec.column(c).optional]
-    if refused and (wanted is None or key_missing):
+    refused = ([c for c in gone if c in spec.key or not spec.column(c).optional]
+               if wanted is None else key_missing)  # as ``sources._create_typed``
+    if refused:
         raise DataSourceError(
             f"missing column(s) {', '.join(refused)}", source=where, table=spec.name,
             hint="add them; docs/data-contract.md lists every column and its type")

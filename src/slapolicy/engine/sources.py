@@ -365,10 +365,15 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
     except Exception as e:
         raise DataSourceError(f"cannot read the table: {e}", source=where, table=spec.name,
                               hint="check the file is valid CSV (with a header) or Parquet") from e
+    if where.endswith(".csv") and _blank_file(Path(where)):
+        types = {}  # no header row: DuckDB would name one column after nothing
     missing = [c.name for c in spec.columns if c.name not in types]
     key_missing = [k for k in spec.key if k in missing]
-    refused = key_missing or [c for c in missing if not spec.column(c).optional]
-    if refused and (wanted is None or key_missing):
+    # Every column the audit cannot do without: all required ones when it reads the whole
+    # contract, else the key (the needed columns are the clauses' business, ``missing``).
+    refused = ([c for c in missing if c in spec.key or not spec.column(c).optional]
+               if wanted is None else key_missing)
+    if refused:
         raise DataSourceError(
             f"missing column(s) {', '.join(refused)}", source=where,
             table=spec.name, hint="add them; docs/data-contract.md lists every column and its type",
@@ -436,6 +441,16 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
     con.execute("DROP TABLE _typed")
     return (TableLoad(spec.name, where, int(read), int(read) - int(bad), int(bad),
                       int(not_read), since), missing, latest)
+
+
+def _blank_file(path: Path) -> bool:
+    """The file holds nothing but white space (no header row)."""
+    try:
+        if path.stat().st_size > 64:
+            return False
+        return not path.read_bytes().replace(b"\xef\xbb\xbf", b"").strip()
+    except OSError:
+        return False
 
 
 def _key_text(spec: TableSpec, exprs: dict[str, str]) -> str:
