@@ -1,8 +1,8 @@
 """Content hashes of the input tables, computed by the engine that holds them.
 
 Each contract table's hash is independent of the file format and of row order, and
-counts duplicate rows: a CSV folder, Parquet files, a DuckDB file or a PostgreSQL
-snapshot holding the same rows hash the same. The audit computes them right after
+counts duplicate rows: a CSV folder, Parquet files, a DuckDB file, PostgreSQL or Spark
+holding the same rows hash the same. The audit computes them right after
 loading, in the same engine, and keeps them with its facts; the manifest takes them
 from there instead of reading the data a second time.
 

@@ -76,8 +76,8 @@ def execute_audit(request: AuditRequest, folder: Path, notebook: Path,
         cwd: The kernel's working folder (default: the notebook's).
         reason: Why the period is audited again; required when its latest
             audit is signed (the new revision's manifest and ledger entry keep it).
-        source: How to describe the data in the manifest (a PostgreSQL source is
-            read into a local snapshot first, see ``slapolicy.trail.credentials``); default:
+        source: How to describe the data in the manifest (for PostgreSQL, the URL
+            without its password, see ``slapolicy.trail.credentials``); default:
             ``request.data`` itself.
         cell_timeout: Seconds a notebook cell may run before the run fails (None: no limit).
 

@@ -237,7 +237,7 @@ def run_due(policy_path: Path, data: str | os.PathLike[str], *, audits: Path, no
         report.due = [p.label for p in due]
         if not due:
             return report
-        # One read of the data serves every due period (one snapshot for PostgreSQL).
+        # One connection check and one password file serve every due period.
         with open_data(data, data_zone, mapping) as (local, described):
             for p in due:
                 try:
