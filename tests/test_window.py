@@ -181,3 +181,47 @@ def test_the_default_as_of_counts_rows_the_window_left_out(make_dataset, tmp_pat
             for n in ("window", "whole")]
     assert runs[0].data["tables"]["activities"]["not_read"] == 1
     assert runs[0].as_of == runs[1].as_of == "2019-12-01T12:00:00Z"
+
+
+LOOKBACK = """\
+from slapolicy.clauses import ClauseKind, Params, register_clause
+from slapolicy.clauses.base import CheckSpec, Threshold, reads_of
+
+
+@register_clause
+class {name}(ClauseKind):
+    name = "{kind}"
+    Params = Params
+
+    def checks(self, clause, params):
+        return [CheckSpec("x", "at_most", "days", "lead")]
+
+    def threshold(self, policy, clause, params, check, period):
+        return Threshold(1.0, basis="one day")
+
+    def reads(self, clause, params):
+        return reads_of(activities="lead_id occurred_at")
+
+    def measure(self, ctx, clause, params):
+        return {{}}
+{since}
+"""
+
+
+@pytest.mark.parametrize("declares", [False, True])
+def test_a_plugin_kind_gets_every_event_unless_it_says_how_far_back_it_looks(
+        tmp_path: Path, declares: bool) -> None:
+    kind = f"lookback_{'declared' if declares else 'silent'}"
+    since = ("\n    def reads_since(self, policy, clause, params, period):\n"
+             "        return period.start\n") if declares else ""
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / f"{kind}.py").write_text(
+        LOOKBACK.format(name=kind.title().replace("_", ""), kind=kind, since=since))
+    text = POLICY.read_text().replace(
+        "  clauses:\n", f"  plugins: [plugins/{kind}.py]\n  clauses:\n    - id: lookback\n"
+                        f"      kind: {kind}\n      title: Looks back\n      owner: sales\n", 1)
+    doc = parse_policy(text, source=str(tmp_path / "p.yaml"), base_dir=tmp_path)
+    window = audit_window(doc, [c for c in doc.policy.clauses if c.enabled],
+                          Period.parse("2020-06", "month"))
+    assert ("activities" in window) is declares
+    assert window["web_traffic"] == datetime(2020, 5, 30)  # the built-ins' windows stand

@@ -18,6 +18,7 @@ from slapolicy.audit.standing import assess
 from slapolicy.audit.steps import Steps
 from slapolicy.audit.timings import StepClock
 from slapolicy.clauses import registry
+from slapolicy.clauses.base import ClauseKind
 from slapolicy.engine.breaches import BreachSource, write_breaches
 from slapolicy.engine.context import AuditContext, Engine
 from slapolicy.engine.facts import FACTS_DIR, FactsStore
@@ -208,16 +209,23 @@ def audit_window(doc: PolicyDocument, clauses: list[Clause],
     from slapolicy.engine.sources import WINDOWED
 
     since: dict[str, date] = {}
+    whole: set[str] = set()
     for clause in clauses:
         kind = registry.get(clause.kind)
         params = doc.params_for(clause.id)
         reads = kind.reads(clause, params)
+        # A plug-in's kind that does not say how far back it looks, or what it reads, is
+        # given every row: a window it never asked for could change its figures unseen.
+        custom = not type(kind).__module__.startswith("slapolicy.clauses.")
+        silent = custom and type(kind).reads_since is ClauseKind.reads_since
         day = kind.reads_since(doc.policy, clause, params, period)
         for table in WINDOWED if reads is None else reads:
             if table in WINDOWED:
                 since[table] = min(since.get(table, day), day)
+                if silent or reads is None:
+                    whole.add(table)
     return {t: datetime.combine(since.get(t, period.start), dtime()) - WINDOW_MARGIN
-            for t in WINDOWED}
+            for t in WINDOWED if t not in whole}
 
 
 def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None:
