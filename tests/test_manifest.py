@@ -133,8 +133,14 @@ def test_table_hashes_ignore_file_format_and_row_order(tmp_path: Path) -> None:
     assert dupd["tables"]["meetings"]["sha256"] != from_db["tables"]["meetings"]["sha256"]
 
 
-def test_table_hash_matches_an_independent_computation(tmp_path: Path) -> None:
-    """The engine's table hash, recomputed here in Python from the documented rule."""
+@pytest.mark.parametrize("batch", [1_000_000, 7])
+def test_table_hash_matches_an_independent_computation(tmp_path: Path, batch: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's table hash, recomputed here in Python from the documented rule (also
+    when the row hashes stream in many small batches)."""
+    from slapolicy.engine import digest
+
+    monkeypatch.setattr(digest, "_BATCH", batch)
     tables = demo_tables()
     people = tables["people"]
     got = table_hashes(DataSource.from_arg(demo.write_duckdb(tables, tmp_path / "d.duckdb")))
@@ -196,8 +202,15 @@ def test_manifest_records_policy_suite_inputs_code_and_outputs(two_runs) -> None
     assert manifest["suite"] == {"path": str(suite),
                                  "sha256": hashlib.sha256(suite.read_bytes()).hexdigest()}
     inputs = manifest["inputs"]
-    assert {k: v for k, v in inputs.items() if k != "source"} == table_hashes(
-        DataSource.from_arg(ws / "demo.duckdb"))
+    # The rows the audit read: the event tables from the period's window.
+    from slapolicy.audit.run import audit_window
+    from slapolicy.engine.context import Engine
+    from slapolicy.policy.periods import Period
+
+    window = audit_window(doc, [c for c in doc.policy.clauses if c.enabled],
+                          Period.parse("2020-01", "month"))
+    assert {k: v for k, v in inputs.items() if k != "source"} == Engine.from_source(
+        DataSource.from_arg(ws / "demo.duckdb"), window=window).content_hashes()
     assert inputs["source"] == {"kind": "duckdb", "location": str(ws / "demo.duckdb"),
                                 "declared_zone": None, "mapping": None}
     assert manifest["audit"] == {"policy_id": "company-a", "period": "2020-01", "revision": 1,

@@ -206,12 +206,21 @@ def test_a_canary_password_never_reaches_any_output(pg_data, tmp_path: Path) -> 
     leaks = [p for p in written if CANARY.encode() in p.read_bytes()]
     assert leaks == []
     assert CANARY not in res.stdout + res.stderr
-    # The rows audited are the rows in PostgreSQL.
+    # The rows audited are the rows in PostgreSQL: the same rows of the same tables in a
+    # DuckDB file, read from the same window, hash the same.
+    from slapolicy.audit.run import audit_window
     from slapolicy.demo import generate as demo
+    from slapolicy.engine.context import Engine
+    from slapolicy.policy.loader import load_policy
+    from slapolicy.policy.periods import Period
 
     db = demo.write_duckdb(tables, tmp_path / "same.duckdb")
+    doc = load_policy(ws / "policies" / "company-a.yaml")
+    window = audit_window(doc, [c for c in doc.policy.clauses if c.enabled],
+                          Period.parse("2020-01", "month"))
     inputs = {k: v for k, v in manifest["inputs"].items() if k != "source"}
-    assert inputs == table_hashes(DataSource.from_arg(db))
+    assert inputs == Engine.from_source(DataSource.from_arg(db), window=window).content_hashes()
+    assert inputs["tables"]["activities"]["rows"] < tables["activities"].num_rows  # a window
 
 
 def test_a_wrong_password_is_a_data_error_that_does_not_echo_it(pg_data, tmp_path: Path) -> None:

@@ -213,21 +213,25 @@ class Engine:
         """Rows and an order-independent SHA-256 content hash per contract table, in the
         engine (``engine.digest``): the manifest's input hashes, and the key that ties kept
         facts to the data they were measured from."""
-        from slapolicy.engine.digest import table_hashes
+        from slapolicy.engine.digest import hash_lines, row_hashes_sql, summary, table_hashes
 
         if self.local is getattr(self.backend, "con", None):
             return table_hashes(self.local)
         # A database read in place: its rows stream through the embedded engine, which
-        # hashes them the same way, so the same rows hash the same wherever they live.
-        for name in TABLES:
-            self.local.register("_rows", self.table(name).to_pyarrow_batches())
-            self.local.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _rows')
-            self.local.unregister("_rows")
-        try:
-            return table_hashes(self.local)
-        finally:
-            for name in TABLES:
-                self.local.execute(f'DROP TABLE IF EXISTS "{name}"')
+        # hashes them the same way (so the same rows hash the same wherever they live) and
+        # keeps only the hashes, batch by batch, never the rows.
+        tables = {}
+        for spec in TABLES.values():
+            self.local.execute("CREATE OR REPLACE TEMP TABLE _lines (h VARCHAR)")
+            try:
+                for batch in self.table(spec.name).to_pyarrow_batches():
+                    self.local.register("_rows", batch)
+                    self.local.execute(f"INSERT INTO _lines {row_hashes_sql(spec, '_rows')}")
+                    self.local.unregister("_rows")
+                tables[spec.name] = hash_lines(self.local, spec, "_lines")
+            finally:
+                self.local.execute("DROP TABLE IF EXISTS _lines")
+        return summary(tables)
 
     def timestamp_bounds(self) -> tuple[datetime, datetime] | None:
         """Earliest and latest instant in any timestamp column of the data."""

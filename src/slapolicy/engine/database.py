@@ -96,7 +96,8 @@ def load_in_database(place: Place, *, declared_zone: str | None, not_after: date
         since = None if window is None or spec.name not in WINDOWED else window.get(spec.name)
         not_read = 0
         if since is not None:
-            inside = _in_window(con, typed, spec, gone, since)
+            typed = _with_active(place, typed, spec, gone, since)
+            inside = _in_window(typed, spec, gone, since)
             newest = _newest(typed, spec, gone, not_after)
             aggs = {"n": ibis._.count()} | ({} if newest is None else {"latest": newest.max()})
             row = typed.filter(~inside).aggregate(**aggs).to_pyarrow()
@@ -105,7 +106,7 @@ def load_in_database(place: Place, *, declared_zone: str | None, not_after: date
             if latest is not None:
                 latest = latest.replace(tzinfo=None)
                 latest_not_read = max(latest, latest_not_read or latest)
-            typed = typed.filter(inside)
+            typed = typed.filter(inside).drop("_active")
         typed = _with_parents(con, typed, spec, loaded)
         rules = _rules(con, typed, spec, gone, not_after, loaded, set_aside)
         sound = ~_any([r.when for r in rules if not r.across])
@@ -143,9 +144,8 @@ def load_in_database(place: Place, *, declared_zone: str | None, not_after: date
     return LoadReport(tables, reasons, missing, absent, unusable, latest_not_read), q
 
 
-def _in_window(con: ibis.BaseBackend, t: ir.Table, spec: TableSpec, gone: list[str],
-               since: datetime) -> Any:
-    """The row is in the window from ``since``, as ``sources._in_window`` states it."""
+def _recent(t: ir.Table, spec: TableSpec, gone: list[str], since: datetime) -> tuple[Any, Any]:
+    """The row has an instant in the window; the row cannot be left out (see ``_in_window``)."""
     import ibis
 
     recent, unreadable = [], []
@@ -157,18 +157,38 @@ def _in_window(con: ibis.BaseBackend, t: ir.Table, spec: TableSpec, gone: list[s
         # Types come from the database: a NULL is a value left out, never an unreadable one.
         if not c.nullable:
             unreadable.append(t[c.name].isnull())
-    inside = _any(recent)
-    read = inside | _any(unreadable)
+    return _any(recent), _any(unreadable)
+
+
+def _with_active(place: Place, t: ir.Table, spec: TableSpec, gone: list[str],
+                 since: datetime) -> ir.Table:
+    """``t`` with ``_active``: its subject (a lead, an opportunity) has anything in the window.
+
+    The active subjects go to a temporary table first and are joined (a hash join): an
+    ``IN`` over millions of keys, negated to count the rows left out, is a nested loop in
+    PostgreSQL past its ``work_mem``.
+    """
+    import ibis
+
     link = WINDOWED.get(spec.name)
     if link is None:
-        return read
+        return t.mutate(_active=ibis.literal(False))
     col, parent = link
-    p = con.table(parent)
+    p = place.backend.table(parent)
     stamps = [p[c.name] >= ibis.timestamp(since) for c in TABLES[parent].columns
               if c.type == "timestamp"]
-    active = p.filter(_any(stamps))[col]
-    events = t.filter(inside)[col]
-    return read | t[col].isin(active).fill_null(False) | t[col].isin(events).fill_null(False)
+    recent, _ = _recent(t, spec, gone, since)
+    subjects = ibis.union(p.filter(_any(stamps)).select(_subject=p[col]),
+                          t.filter(recent).select(_subject=t[col]), distinct=True)
+    active = place.temp(f"_active_{spec.name}", subjects.filter(subjects._subject.notnull()))
+    joined = t.left_join(active, t[col] == active._subject)
+    return joined.mutate(_active=joined._subject.notnull()).drop("_subject")
+
+
+def _in_window(t: ir.Table, spec: TableSpec, gone: list[str], since: datetime) -> Any:
+    """The row is in the window from ``since``, as ``sources._in_window`` states it."""
+    recent, unreadable = _recent(t, spec, gone, since)
+    return recent | unreadable | t._active
 
 
 def _newest(t: ir.Table, spec: TableSpec, gone: list[str], not_after: datetime | None) -> Any:
