@@ -95,12 +95,16 @@ class FactsStore:
             raw: Any = backend.con
             sql = backend.compile(table)
         else:
-            # Measured inside a database: the facts (one row per subject) come out once,
-            # and the embedded engine writes them exactly as it writes its own.
+            # Measured inside a database: the facts (one row per subject) stream out once,
+            # in batches, and the embedded engine writes them exactly as it writes its own
+            # (sorting within its memory bound, spilling beyond it).
             import duckdb
 
+            from slapolicy.engine.context import bound_memory
+
             raw = duckdb.connect()
-            raw.register("_measured", table.to_pyarrow())
+            bound_memory(raw)
+            raw.register("_measured", table.to_pyarrow_batches())
             sql = "SELECT * FROM _measured"
         # Every column gets the type its expression declares (an integer count as BIGINT,
         # whatever a backend's sum returns), so the same facts are the same bytes on every
