@@ -214,6 +214,7 @@ class Engine:
         engine (``engine.digest``): the manifest's input hashes, and the key that ties kept
         facts to the data they were measured from."""
         from slapolicy.engine.digest import hash_lines, row_hashes_sql, summary, table_hashes
+        from slapolicy.engine.places import STREAM_ROWS
 
         if self.local is getattr(self.backend, "con", None):
             return table_hashes(self.local)
@@ -224,7 +225,7 @@ class Engine:
         for spec in TABLES.values():
             self.local.execute("CREATE OR REPLACE TEMP TABLE _lines (h VARCHAR)")
             try:
-                for batch in self.table(spec.name).to_pyarrow_batches():
+                for batch in self.table(spec.name).to_pyarrow_batches(chunk_size=STREAM_ROWS):
                     self.local.register("_rows", batch)
                     self.local.execute(f"INSERT INTO _lines {row_hashes_sql(spec, '_rows')}")
                     self.local.unregister("_rows")

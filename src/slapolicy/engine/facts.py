@@ -101,10 +101,11 @@ class FactsStore:
             import duckdb
 
             from slapolicy.engine.context import bound_memory
+            from slapolicy.engine.places import STREAM_ROWS
 
             raw = duckdb.connect()
             bound_memory(raw)
-            raw.register("_measured", table.to_pyarrow_batches())
+            raw.register("_measured", table.to_pyarrow_batches(chunk_size=STREAM_ROWS))
             sql = "SELECT * FROM _measured"
         # Every column gets the type its expression declares (an integer count as BIGINT,
         # whatever a backend's sum returns), so the same facts are the same bytes on every

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 
+#: Rows per batch when rows stream out of a database read in place: the driver holds a
+#: batch as Python objects first (a million activities took about 1 GB).
+STREAM_ROWS = 100_000
+
+
 class Place:
     """The interface ``engine.database`` reads through."""
 
