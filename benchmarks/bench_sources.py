@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -109,6 +110,9 @@ def main() -> None:
                         help="skip the Parquet folder and DuckDB file runs")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    # Stopped with kill (SIGTERM), unwind like an error, so that the PostgreSQL server this
+    # script started is stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     sizes = [int(s) for s in args.sizes.split(",") if s]
     print(f"machine: {ba.machine()}", flush=True)
     if ba.busy():

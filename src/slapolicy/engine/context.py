@@ -33,6 +33,9 @@ _SHOW_FAILURES = 10
 #: process tree peaks at 1.7 GiB instead of 4.9 GiB, and runs about 12% longer.
 #: ``SLAPOLICY_DUCKDB_MEMORY`` overrides it (e.g. "4GB"; "0": no limit).
 DEFAULT_MEMORY_LIMIT = "1GB"
+#: ``<prefix><pid>.<random>`` in the temporary folder: a process killed before its exit
+#: handlers run leaves its folder, which the next run removes (``trail.notebook``).
+SPILL_PREFIX = "slapolicy-spill-"
 
 
 def bound_memory(con: Any) -> None:
@@ -45,7 +48,7 @@ def bound_memory(con: Any) -> None:
     limit = os.environ.get("SLAPOLICY_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT)
     if limit == "0":
         return
-    spill = tempfile.mkdtemp(prefix="slapolicy-spill-")
+    spill = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}.")
     atexit.register(shutil.rmtree, spill, ignore_errors=True)
     con.execute(f"SET memory_limit='{limit.replace(chr(39), '')}'")
     con.execute(f"SET temp_directory='{spill.replace(chr(39), chr(39) * 2)}'")

@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from slapolicy.audit.run import AuditRequest
+from slapolicy.engine.context import SPILL_PREFIX
 from slapolicy.errors import AuditRunError, RevisionError, TimeLimitError
 
 KERNEL = "python3"
 #: Per-run folders of kernel sockets: ``<tmp>/slapolicy-kernel.<pid>.<random>/``.
 IPC_PREFIX = "slapolicy-kernel."
 _IPC = re.compile(r"^slapolicy-kernel\.(?P<pid>[0-9]+)\.[^/]+$")
+_SPILL = re.compile(rf"^{re.escape(SPILL_PREFIX)}(?P<pid>[0-9]+)\.[^/]+$")
 _ipc_dir: Path | None = None
 #: The kernel's exit status when it died (negative: the signal that ended it).
 _kernel_status: int | None = None
@@ -380,6 +382,9 @@ def cleanup_stale(policy_dir: Path) -> list[Path]:
     for path in sorted(_ipc_root().glob(f"{IPC_PREFIX}*")):
         if (m := _IPC.match(path.name)) and not _alive(int(m.group("pid"))):
             shutil.rmtree(path, ignore_errors=True)  # sockets of a run that was killed
+    for path in sorted(_ipc_root().glob(f"{SPILL_PREFIX}*")):
+        if (m := _SPILL.match(path.name)) and not _alive(int(m.group("pid"))):
+            shutil.rmtree(path, ignore_errors=True)  # DuckDB's spill of a killed kernel
     if not policy_dir.is_dir():
         return done
     for path in sorted(policy_dir.iterdir()):
