@@ -263,7 +263,7 @@ def measure_clause(ctx: AuditContext, store: FactsStore, clause: Clause) -> None
             continue
         try:
             store.keep(ctx.engine.backend, clause.id, clause.kind, spec.name, facts.table,
-                       notes=facts.notes)
+                       notes=facts.notes, local=ctx.engine.local)
         except Exception as e:
             log.exception("facts of %s:%s could not be kept", clause.id, spec.name)
             store.note(clause.id, clause.kind, spec.name, error=f"{type(e).__name__}: {e}")

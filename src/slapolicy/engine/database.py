@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from slapolicy.engine.contract import TABLES, ColumnSpec, TableSpec
 from slapolicy.engine.places import Place
-from slapolicy.engine.sources import _ORDER_RULES, _SINGULAR, WINDOWED, LoadReport, TableLoad
+from slapolicy.engine.sources import (
+    _ORDER_RULES,
+    _SINGULAR,
+    WINDOWED,
+    LoadReport,
+    TableLoad,
+    refused_columns,
+    sort_gone,
+)
 from slapolicy.errors import DataSourceError
 
 if TYPE_CHECKING:
@@ -129,12 +137,7 @@ def load_in_database(place: Place, *, declared_zone: str | None, not_after: date
         read, n_bad = int(counts["read"][0].as_py()), int(counts["bad"][0].as_py() or 0)
         tables[spec.name] = TableLoad(spec.name, where, read, read - n_bad, n_bad, not_read,
                                       since)
-        if gone:
-            lacking = tuple(c for c in gone if wanted is not None and c in wanted)
-            if lacking:
-                missing[spec.name] = lacking
-            if len(lacking) < len(gone):
-                absent[spec.name] = tuple(c for c in gone if c not in lacking)
+        sort_gone(spec.name, gone, wanted, missing, absent)
     q = (pa.concat_tables(quarantined) if quarantined
          else pa.table({c: pa.array([], pa.int64() if c == "row" else pa.string())
                         for c in QUARANTINE_COLUMNS}))
@@ -212,9 +215,7 @@ def _typed(place: Place, spec: TableSpec, zone: str | None,
     raw, where = place.raw(spec.name), place.where
     types = raw.schema()
     gone = [c.name for c in spec.columns if c.name not in types]
-    key_missing = [k for k in spec.key if k in gone]
-    refused = ([c for c in gone if c in spec.key or not spec.column(c).optional]
-               if wanted is None else key_missing)  # as ``sources._create_typed``
+    refused = refused_columns(spec, gone, wanted)
     if refused:
         raise DataSourceError(
             f"missing column(s) {', '.join(refused)}", source=where, table=spec.name,

@@ -23,6 +23,8 @@ from typing import Any
 from slapolicy.engine.contract import TABLES, ColumnSpec, TableSpec
 
 ALGORITHM = "slapolicy-table/1"
+#: Row hashes per Arrow batch on their way to SHA-256.
+_BATCH = 1_000_000
 
 
 def _canonical_value(c: ColumnSpec) -> str:
@@ -61,16 +63,17 @@ def table_hashes(con: Any) -> dict[str, Any]:
     The tables are the typed ones the loader made (``sources.load_into``): the rows
     the audit used, after quarantine.
     """
-    tables = {spec.name: hash_lines(con, spec, f"({row_hashes_sql(spec, chr(34) + spec.name + chr(34))})")
-              for spec in TABLES.values()}
+    tables = {}
+    for spec in TABLES.values():
+        rows = row_hashes_sql(spec, f'"{spec.name}"')
+        tables[spec.name] = hash_lines(con, spec, f"({rows})")
     return summary(tables)
 
 
 def summary(tables: dict[str, Any]) -> dict[str, Any]:
+    """The input hashes as the manifest records them, from each table's rows and hash."""
     return {"algorithm": ALGORITHM, "digest": digest_of(tables), "tables": tables}
 
-
-_BATCH = 1_000_000
 
 
 def _string_data(col: Any) -> memoryview:

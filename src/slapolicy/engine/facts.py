@@ -84,27 +84,26 @@ class FactsStore:
         self.checks[f"{clause_id}:{check}"] = entry
 
     def keep(self, backend: ibis.BaseBackend, clause_id: str, kind: str, check: str,
-             table: ir.Table, notes: list[str] | None = None) -> Path:
-        """Write ``table`` (sorted by subject) with the engine that holds it."""
+             table: ir.Table, notes: list[str] | None = None, *, local: Any = None) -> Path:
+        """Write ``table`` (sorted by subject) with the engine that holds it; ``local``:
+        the embedded DuckDB that writes facts measured in another database (the engine's
+        ``local``; default: a new one, bounded like it)."""
         path = self.folder / self.file_name(clause_id, check)
         order = ", ".join(f'"{c}"' for c in ("subject_id", "rep_id", "observed")
                           if c in table.columns)
         # The fact columns get their contract types here: ibis may leave a literal such
         # as 1.0 to DuckDB, which types it DECIMAL.
-        if backend.name == "duckdb":
+        streamed = backend.name != "duckdb"
+        if not streamed:
             raw: Any = backend.con
             sql = backend.compile(table)
         else:
             # Measured inside a database: the facts (one row per subject) stream out once,
             # in batches, and the embedded engine writes them exactly as it writes its own
             # (sorting within its memory bound, spilling beyond it).
-            import duckdb
-
-            from slapolicy.engine.context import bound_memory
             from slapolicy.engine.places import STREAM_ROWS
 
-            raw = duckdb.connect()
-            bound_memory(raw)
+            raw = local if local is not None else _bounded_duckdb()
             raw.register("_measured", table.to_pyarrow_batches(chunk_size=STREAM_ROWS))
             sql = "SELECT * FROM _measured"
         # Every column gets the type its expression declares (an integer count as BIGINT,
@@ -115,6 +114,8 @@ class FactsStore:
         raw.execute(
             f"COPY (SELECT {typed} FROM ({sql}) ORDER BY {order}) "
             f"TO '{_quoted(path)}' (FORMAT parquet, COMPRESSION zstd)").fetchall()
+        if streamed:
+            raw.unregister("_measured")  # a stream, read once
         rows = int(raw.execute(f"SELECT count(*) FROM read_parquet('{_quoted(path)}')")
                    .fetchall()[0][0])
         self.checks[f"{clause_id}:{check}"] = {
@@ -141,6 +142,16 @@ class FactsStore:
         path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8",
                         newline="\n")
         return path
+
+
+def _bounded_duckdb() -> Any:
+    import duckdb
+
+    from slapolicy.engine.context import bound_memory
+
+    con = duckdb.connect()
+    bound_memory(con)
+    return con
 
 
 #: The fact columns' types (``clauses.spec.FACT_COLUMNS``).

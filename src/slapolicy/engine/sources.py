@@ -286,12 +286,7 @@ def load_into(con: duckdb.DuckDBPyConnection, source: DataSource, *,
                 tables[spec.name] = TableLoad(spec.name, where, 0, 0, 0)
                 unusable[spec.name] = str(e)
                 continue
-            if gone:
-                lacking = tuple(c for c in gone if wanted is not None and c in wanted)
-                if lacking:
-                    missing[spec.name] = lacking
-                if len(lacking) < len(gone):
-                    absent[spec.name] = tuple(c for c in gone if c not in lacking)
+            sort_gone(spec.name, gone, wanted, missing, absent)
     finally:
         if source.kind == "duckdb":
             con.execute("DETACH src")
@@ -368,11 +363,7 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
     if where.endswith(".csv") and _blank_file(Path(where)):
         types = {}  # no header row: DuckDB would name one column after nothing
     missing = [c.name for c in spec.columns if c.name not in types]
-    key_missing = [k for k in spec.key if k in missing]
-    # Every column the audit cannot do without: all required ones when it reads the whole
-    # contract, else the key (the needed columns are the clauses' business, ``missing``).
-    refused = ([c for c in missing if c in spec.key or not spec.column(c).optional]
-               if wanted is None else key_missing)
+    refused = refused_columns(spec, missing, wanted)
     if refused:
         raise DataSourceError(
             f"missing column(s) {', '.join(refused)}", source=where,
@@ -397,13 +388,13 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
             inside = _in_window(con, spec, exprs, types, raw, since)
             con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM {numbered} "
                         f"WHERE {inside}")
-            stamps = [exprs[c.name] for c in present if c.type == "timestamp"]
             if not_after is None:  # a given as-of: only the count is needed (no scan)
                 ((total,),) = con.execute(f"SELECT count(*) FROM {raw}").fetchall()
                 ((kept,),) = con.execute("SELECT count(*) FROM _raw").fetchall()
                 not_read = int(total) - int(kept)
             else:  # the default as-of, the data's latest instant, counts the rows left out
                 limit = not_after.strftime("%Y-%m-%d %H:%M:%S.%f")
+                stamps = [exprs[c.name] for c in present if c.type == "timestamp"]
                 newest = (f"greatest({', '.join(stamps)})" if len(stamps) > 1
                           else stamps[0] if stamps else "CAST(NULL AS TIMESTAMP)")
                 newest = f"CASE WHEN {newest} <= TIMESTAMP '{limit}' THEN {newest} END"
@@ -441,6 +432,25 @@ def _create_typed(con: duckdb.DuckDBPyConnection, source: DataSource, spec: Tabl
     con.execute("DROP TABLE _typed")
     return (TableLoad(spec.name, where, int(read), int(read) - int(bad), int(bad),
                       int(not_read), since), missing, latest)
+
+
+def refused_columns(spec: TableSpec, gone: list[str], wanted: frozenset[str] | None) -> list[str]:
+    """The columns the data lacks that the audit cannot do without: all required ones when
+    it reads the whole contract (``wanted`` None), else the key (the needed columns are the
+    clauses' business: ``sort_gone``)."""
+    if wanted is None:
+        return [c for c in gone if c in spec.key or not spec.column(c).optional]
+    return [k for k in spec.key if k in gone]
+
+
+def sort_gone(table: str, gone: list[str], wanted: frozenset[str] | None,
+              missing: dict[str, tuple[str, ...]], absent: dict[str, tuple[str, ...]]) -> None:
+    """File the columns a table lacks: needed ones in ``missing``, the rest in ``absent``."""
+    lacking = tuple(c for c in gone if wanted is not None and c in wanted)
+    if lacking:
+        missing[table] = lacking
+    if len(lacking) < len(gone):
+        absent[table] = tuple(c for c in gone if c not in lacking)
 
 
 def _blank_file(path: Path) -> bool:
